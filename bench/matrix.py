@@ -1,0 +1,279 @@
+"""The matrix contract (schema version 1): a strict model and its expansion into cells.
+
+Unknown keys are rejected and every error names the file, the field path and the allowed
+range, so a typo never silently changes what is measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bench.errors import InputError
+
+SCHEMA_VERSION = 1
+MEMORY_MIN_MB = 128
+MEMORY_MAX_MB = 10_240
+TIMEOUT_MAX_S = 900
+
+# Runtimes a fixture exists for, with the date AWS stops supporting them (None: not announced).
+# A deprecated runtime is accepted with a warning until AWS blocks creation.
+SUPPORTED_RUNTIMES: dict[str, str | None] = {
+    "python3.10": "2026-10-31",
+    "python3.11": "2027-06-30",
+    "python3.12": "2028-10-31",
+    "python3.13": "2029-06-30",
+    "python3.14": "2029-06-30",
+    "nodejs20.x": "2026-04-30",
+    "nodejs22.x": "2027-04-30",
+    "nodejs24.x": "2028-04-30",
+    "java17": "2027-06-30",
+    "java21": "2029-06-30",
+    "java25": None,
+}
+BLOCKED_RUNTIMES = {"python3.8", "python3.9", "nodejs16.x", "nodejs18.x", "java8", "java11"}
+ARCHITECTURES = ("x86_64", "arm64")
+PACKAGE_KINDS = ("inert", "imported")
+
+
+def runtime_family(runtime: str) -> str:
+    """`python3.12` -> `python`, `nodejs22.x` -> `nodejs`, `java21` -> `java`."""
+    match = re.match(r"[a-z]+", runtime)
+    if not match:
+        raise ValueError(f"not a runtime identifier: {runtime!r}")
+    return match.group(0)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalTarget(_Strict):
+    kind: Literal["local"] = "local"
+    # auto: cgroup CPU and memory limits when the host allows them, otherwise unthrottled.
+    cpu_limits: Literal["auto", "on", "off"] = "auto"
+    quota_mode: bool = False
+
+
+class AwsTarget(_Strict):
+    kind: Literal["aws"]
+    region: str | None = None
+    profile: str | None = None
+    stage: str = "dev"
+    endpoint_url: str | None = None
+    role_arn: str | None = None
+    artifact_bucket: str | None = None
+
+    @field_validator("stage")
+    @classmethod
+    def _stage_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,15}", value):
+            raise ValueError("must be 1 to 16 characters of a-z, 0-9 and '-'")
+        return value
+
+
+Target = Annotated[LocalTarget | AwsTarget, Field(discriminator="kind")]
+
+
+class Package(_Strict):
+    size_mb: list[Annotated[float, Field(ge=0, le=250)]] = [0.0]
+    kind: list[Literal["inert", "imported"]] = ["inert"]
+    # pip (python) or npm (nodejs) specifiers, per runtime family; each adds a
+    # "requirements" cell per runtime of that family, memory and architecture.
+    requirements: dict[Literal["python", "nodejs"], list[str]] = {}
+
+    @field_validator("size_mb", "kind")
+    @classmethod
+    def _non_empty(cls, value: list[Any]) -> list[Any]:
+        if not value:
+            raise ValueError("must list at least one value")
+        return value
+
+
+class Filter(_Strict):
+    runtime: str | None = None
+    memory_mb: int | None = None
+    architecture: str | None = None
+    package_mb: float | None = None
+    package_kind: str | None = None
+
+    def matches(self, cell: Cell) -> bool:
+        return all(
+            value is None or getattr(cell, name) == value
+            for name, value in self.model_dump().items()
+        )
+
+
+class Matrix(_Strict):
+    schema_version: Literal[1] = 1
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+    target: Target = LocalTarget()
+    runtimes: list[str]
+    memory_mb: list[int]
+    architectures: list[Literal["x86_64", "arm64"]] = ["x86_64"]
+    package: Package = Package()
+    cold_starts: int = Field(20, ge=1, le=10_000)
+    burst: int = Field(10, ge=1, le=1000)
+    warm_invocations: int = Field(20, ge=0, le=100_000)
+    strategy: Literal["burst", "sequential"] = "burst"
+    timeout_s: int = Field(30, ge=1, le=TIMEOUT_MAX_S)
+    budget_usd: float = Field(1.0, ge=0)
+    # An invoke whose sandbox finished init longer ago than this is not a cold start.
+    proactive_threshold_ms: float = Field(1000.0, gt=0)
+    exclude: list[Filter] = []
+
+    @field_validator("runtimes")
+    @classmethod
+    def _runtimes(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must list at least one runtime")
+        for i, runtime in enumerate(value):
+            if runtime in BLOCKED_RUNTIMES:
+                raise ValueError(f"[{i}] {runtime} is deprecated and AWS blocks creating it")
+            if runtime not in SUPPORTED_RUNTIMES:
+                raise ValueError(
+                    f"[{i}] unknown runtime {runtime!r}; allowed: {', '.join(SUPPORTED_RUNTIMES)}"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("lists a runtime twice")
+        return value
+
+    @field_validator("memory_mb")
+    @classmethod
+    def _memory(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("must list at least one memory size")
+        for i, mb in enumerate(value):
+            if mb < MEMORY_MIN_MB:
+                raise ValueError(f"[{i}] {mb} is below the Lambda minimum of {MEMORY_MIN_MB}")
+            if mb > MEMORY_MAX_MB:
+                raise ValueError(f"[{i}] {mb} is above the Lambda maximum of {MEMORY_MAX_MB}")
+        return value
+
+    @model_validator(mode="after")
+    def _burst_fits(self) -> Matrix:
+        if self.burst > self.cold_starts:
+            raise ValueError(f"burst ({self.burst}) exceeds cold_starts ({self.cold_starts})")
+        for family in self.package.requirements:
+            if not any(runtime_family(r) == family for r in self.runtimes):
+                raise ValueError(f"package.requirements.{family} has no {family} runtime to use it")
+        return self
+
+    @property
+    def stage(self) -> str:
+        return self.target.stage if isinstance(self.target, AwsTarget) else "local"
+
+    def cells(self) -> list[Cell]:
+        """Every runtime x memory x architecture x package combination, less `exclude`."""
+        packages: list[tuple[float, str]] = []
+        for size in self.package.size_mb:
+            if size == 0:
+                packages.append((0.0, "none"))  # no payload: the kind does not apply
+            else:
+                packages.extend((float(size), kind) for kind in self.package.kind)
+        packages = list(dict.fromkeys(packages))
+        cells = []
+        for runtime, memory, arch in itertools.product(
+            self.runtimes, self.memory_mb, self.architectures
+        ):
+            options = list(packages)
+            reqs = self.package.requirements.get(runtime_family(runtime))  # type: ignore[call-overload]
+            if reqs:
+                options.append((0.0, "requirements"))
+            for size, kind in options:
+                cell = Cell(
+                    runtime=runtime,
+                    memory_mb=memory,
+                    architecture=arch,
+                    package_mb=size,
+                    package_kind=kind,
+                    requirements=tuple(reqs) if kind == "requirements" and reqs else (),
+                )
+                if not any(f.matches(cell) for f in self.exclude):
+                    cells.append(cell)
+        return cells
+
+
+class Cell(_Strict):
+    runtime: str
+    memory_mb: int
+    architecture: str
+    package_mb: float
+    package_kind: Literal["none", "inert", "imported", "requirements"]
+    requirements: tuple[str, ...] = ()
+
+    @property
+    def family(self) -> str:
+        return runtime_family(self.runtime)
+
+    @property
+    def id(self) -> str:
+        """Stable, readable cell id, e.g. `python3.12-512mb-x86_64-inert-5mb`."""
+        size = f"{self.package_mb:g}mb"
+        if self.package_kind == "none":
+            pkg = "none"
+        elif self.package_kind == "requirements":
+            digest = hashlib.sha256("\n".join(self.requirements).encode()).hexdigest()[:8]
+            pkg = f"req-{digest}"
+        else:
+            pkg = f"{self.package_kind}-{size}"
+        return f"{self.runtime}-{self.memory_mb}mb-{self.architecture}-{pkg}"
+
+    @property
+    def code_key(self) -> tuple[str, str, float, tuple[str, ...], str]:
+        """What determines the deployment package; memory never does."""
+        # Architecture matters only when native dependencies are installed.
+        arch = self.architecture if self.package_kind == "requirements" else "any"
+        return (self.runtime, self.package_kind, self.package_mb, self.requirements, arch)
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("LocalTarget", "AwsTarget", "local", "aws"):
+            continue  # discriminated-union tags are noise to a user
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def parse_matrix(data: Any, source: str = "<matrix>") -> Matrix:
+    """Validate a loaded mapping; raise InputError naming the source and field."""
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: expected a mapping at the top level")
+    try:
+        return Matrix.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = _format_location(tuple(err["loc"]))
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see the matrix contract in the README)"
+        elif message.startswith("[") and "]" in message:
+            index, _, rest = message.partition("] ")
+            where, message = f"{where}{index}]", rest
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise InputError(f"{source}: {where}: {message}{more}") from None
+
+
+def load_matrix(path: str | Path) -> Matrix:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the matrix: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise InputError(f"{path}:{where}: not valid YAML") from None
+    return parse_matrix(data, str(path))
