@@ -1,0 +1,124 @@
+"""The seam between the emulator's API layer and its sandbox layer.
+
+The API layer (server, Lambda and Logs handlers, function registry, log store) owns
+functions, their configurations and their states. The sandbox layer (SandboxManager,
+processes, Runtime API, measurements, platform lines) owns execution environments. They
+meet only through the types below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """An immutable snapshot of one function configuration (one RevisionId).
+
+    Sandboxes are keyed by (name, revision_id): a configuration or code change makes a
+    new revision, and sandboxes of older revisions are retired.
+    """
+
+    name: str
+    arn: str
+    revision_id: str
+    runtime: str  # e.g. "python3.12", "nodejs22.x", "java21"
+    handler: str  # e.g. "handler.handler", "index.handler", "bench.Handler::handleRequest"
+    code_dir: Path  # unzipped code, read-only for sandboxes
+    memory_mb: int
+    timeout_s: int
+    environment: dict[str, str]  # the function's own variables only
+    log_group: str  # "/aws/lambda/<name>" unless LoggingConfig says otherwise
+    log_format: Literal["Text", "JSON"] = "Text"
+    version: str = "$LATEST"
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+
+
+@dataclass
+class InvokeResult:
+    """What the API layer turns into an Invoke response."""
+
+    payload: bytes  # the function's response, or the error document
+    function_error: str | None = None  # "Unhandled" on a function or runtime error
+    log_tail: str | None = None  # last 4 KB of this invocation's log, when asked for
+    executed_version: str = "$LATEST"
+    request_id: str = ""
+
+
+class Throttled(Exception):  # noqa: N818 - named after Lambda's own error
+    """No sandbox may be started or borrowed: 429 TooManyRequestsException."""
+
+    def __init__(self, reason: str, message: str = "Rate Exceeded.") -> None:
+        super().__init__(message)
+        self.reason = reason  # e.g. "ReservedFunctionConcurrentInvocationLimitExceeded"
+        self.message = message
+
+
+class LogSink(Protocol):
+    """Where sandboxes write their log lines (the API layer's log store implements it).
+
+    A missing group or stream is created on first write, as Lambda does when its role
+    allows it. Events are (epoch milliseconds, message) pairs, in order.
+    """
+
+    def put_events(self, group: str, stream: str, events: list[tuple[int, str]]) -> None: ...
+
+
+@dataclass
+class SandboxSettings:
+    cpu_limits: Literal["auto", "on", "off"] = "auto"
+    idle_timeout_s: float = 600.0
+    state_dir: Path | None = None  # scratch space; a temporary directory when None
+    # Extra environment for runtimes that need it to *start* (never the host's own).
+    node_binary: str | None = None
+    java_binary: str | None = None
+
+
+@dataclass
+class ManagerInfo:
+    """Fidelity facts for `bench emulator --info` and the run manifest."""
+
+    cpu_limits: bool
+    cgroup_version: int | None
+    host_cpus: int
+    host_cpu_model: str
+    runtime_substitutions: dict[str, str] = field(default_factory=dict)
+    oversubscription_events: int = 0
+    max_cpu_share: float = 0.0  # peak sum of live sandboxes' CPU shares / host cores
+    sandboxes_started: int = 0
+    sandboxes_live: int = 0
+
+
+class Sandboxes(Protocol):
+    """Implemented by `bench.emulator.sandbox.SandboxManager`; used by the API layer."""
+
+    async def invoke(
+        self,
+        spec: FunctionSpec,
+        payload: bytes,
+        *,
+        request_id: str,
+        reserved_concurrency: int | None,
+        log_tail: bool,
+    ) -> InvokeResult:
+        """Run one invocation on a warm idle sandbox of `spec.revision_id`, or a new one.
+
+        Raises Throttled when the function's in-flight invocations (all revisions) already
+        equal `reserved_concurrency`. Timeouts, out-of-memory and init errors are results
+        (function_error "Unhandled"), not exceptions.
+        """
+        ...
+
+    def retire(self, function_name: str, keep_revision: str | None = None) -> None:
+        """Retire sandboxes of every other revision (all when None): idle ones stop now,
+        busy ones after their current invocation."""
+        ...
+
+    async def shutdown(self) -> None:
+        """Stop every sandbox process; leaves no child process behind."""
+        ...
+
+    def info(self) -> ManagerInfo: ...
