@@ -1,0 +1,350 @@
+"""The `bench` command line. Commands parse options, call one module function and render.
+
+Exit codes: 0 ok, 1 regression found (compare), 2 usage or input error,
+3 run failed or incomplete. Set BENCH_DEBUG=1 for a traceback on errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from bench import __version__
+from bench.errors import EXIT_INPUT, BenchError
+
+HELP = """Cold-start benchmarks for AWS Lambda, on AWS or on the embedded local target.
+
+Exit codes: 0 ok, 1 regression found (compare), 2 usage or input error,
+3 run failed or incomplete. BENCH_DEBUG=1 shows tracebacks."""
+
+app = typer.Typer(
+    name="bench",
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+fixtures_app = typer.Typer(help="Build and inspect fixture deployment packages.", no_args_is_help=True)
+app.add_typer(fixtures_app, name="fixtures")
+
+MatrixArg = Annotated[Path, typer.Argument(help="The matrix file (YAML, schema version 1).")]
+ResultsOpt = Annotated[
+    Path, typer.Option("--results", help="Directory that holds one folder per run.")
+]
+ReportsOpt = Annotated[Path, typer.Option("--reports", help="Directory for HTML reports.")]
+StageOpt = Annotated[
+    str | None, typer.Option("--stage", help="Resource name stage: bench-<stage>-... (default dev).")
+]
+RegionOpt = Annotated[
+    str | None, typer.Option("--region", help="AWS region (default: AWS_REGION / profile).")
+]
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", help="AWS profile (default: AWS_PROFILE).")
+]
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option("--endpoint-url", help="A Lambda-compatible endpoint instead of AWS's."),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"coldbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Cold-start benchmarks for AWS Lambda."""
+
+
+def _fail(exc: BenchError) -> NoReturn:
+    if os.environ.get("BENCH_DEBUG"):
+        raise exc
+    typer.echo(f"bench: error: {exc}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(stderr=False, highlight=False)
+
+
+@app.command()
+def run(
+    matrix: MatrixArg,
+    results: ResultsOpt = Path("results"),
+    reports: ReportsOpt = Path("reports"),
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave functions and log groups in place after the run.")
+    ] = False,
+    accept_cost: Annotated[
+        bool, typer.Option("--accept-cost", help="Run even when the worst case exceeds budget_usd.")
+    ] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Complete the missing cells of run RUN_ID.")
+    ] = None,
+    logs_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--logs-timeout",
+            help="Seconds to wait for every REPORT line in CloudWatch (default 900 on AWS, 60 local).",
+        ),
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option("--strategy", help="burst (one bump, N concurrent) or sequential (one bump each)."),
+    ] = None,
+    stage: StageOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    endpoint_url: EndpointOpt = None,
+) -> None:
+    """Deploy the matrix, force cold starts, collect REPORT lines, write results and a report.
+
+    Runs against the embedded local target unless the matrix says `target: {kind: aws}`.
+    Results go to RESULTS/<run_id>/ and the report to REPORTS/<run_id>.html.
+    """
+    from bench.run import RunOptions, run_matrix
+
+    try:
+        options = RunOptions(
+            matrix_path=matrix,
+            results_root=results,
+            reports_root=reports,
+            keep=keep,
+            accept_cost=accept_cost,
+            resume=resume,
+            logs_timeout_s=logs_timeout,
+            strategy=strategy,
+            stage=stage,
+            region=region,
+            profile=profile,
+            endpoint_url=endpoint_url,
+        )
+        outcome = run_matrix(options, console=_console())
+    except BenchError as exc:
+        _fail(exc)
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
+def estimate(matrix: MatrixArg) -> None:
+    """Invocations, GB-seconds and cost per cell and in total, expected and worst case."""
+    from bench.cost import estimate_matrix, format_estimate
+    from bench.matrix import load_matrix
+
+    try:
+        result = estimate_matrix(load_matrix(matrix))
+    except BenchError as exc:
+        _fail(exc)
+    _console().print(format_estimate(result))
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory, e.g. results/<run_id>.")],
+    reports: ReportsOpt = Path("reports"),
+) -> None:
+    """Render the self-contained HTML report of one run."""
+    from bench.report import render_run
+
+    try:
+        path = render_run(run_dir, reports)
+    except BenchError as exc:
+        _fail(exc)
+    typer.echo(str(path))
+
+
+@app.command()
+def compare(
+    base: Annotated[Path, typer.Argument(help="The baseline run directory.")],
+    new: Annotated[Path, typer.Argument(help="The run to judge.")],
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric",
+            help="init_duration_ms (default), client_latency_ms, warm_duration_ms; repeatable.",
+        ),
+    ] = None,
+    factor: Annotated[
+        float, typer.Option("--factor", help="Smallest ratio of medians that counts.")
+    ] = 1.1,
+    alpha: Annotated[
+        float, typer.Option("--alpha", help="Mann-Whitney U p-value below which it is real.")
+    ] = 0.002,
+    reports: ReportsOpt = Path("reports"),
+) -> None:
+    """Judge NEW against BASE. Exit 1 on any regression, 0 on none, 2 on bad input."""
+    from bench.report import format_compare_table, render_compare
+
+    try:
+        outcome = render_compare(
+            base, new, reports, metrics=metric or ["init_duration_ms"], factor=factor, alpha=alpha
+        )
+    except BenchError as exc:
+        _fail(exc)
+    console = _console()
+    console.print(format_compare_table(outcome))
+    console.print(str(outcome.path))
+    raise typer.Exit(1 if outcome.regressions else 0)
+
+
+@app.command()
+def history(
+    results: Annotated[
+        Path, typer.Argument(help="Directory that holds one folder per run.")
+    ] = Path("results"),
+    name: Annotated[
+        str | None, typer.Option("--name", help="Matrix name (default: every name found).")
+    ] = None,
+    reports: ReportsOpt = Path("reports"),
+) -> None:
+    """Trend of each cell's median Init Duration across runs of the same matrix."""
+    from bench.report import render_history
+
+    try:
+        paths = render_history(results, reports, name=name)
+    except BenchError as exc:
+        _fail(exc)
+    for path in paths:
+        typer.echo(str(path))
+
+
+@app.command()
+def cleanup(
+    stage: StageOpt = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="Only resources of this run.")] = None,
+    older_than: Annotated[
+        str | None, typer.Option("--older-than", help="Only resources older than e.g. 2h, 30m, 1d.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")
+    ] = False,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    endpoint_url: EndpointOpt = None,
+) -> None:
+    """Delete tagged leftovers: functions, log groups, and the role when nothing uses it."""
+    from bench.deploy import cleanup as do_cleanup
+    from bench.deploy import format_cleanup
+
+    try:
+        result = do_cleanup(
+            stage=stage,
+            run_id=run_id,
+            older_than=older_than,
+            dry_run=dry_run,
+            region=region,
+            profile=profile,
+            endpoint_url=endpoint_url,
+        )
+    except BenchError as exc:
+        _fail(exc)
+    _console().print(format_cleanup(result))
+
+
+@app.command(name="ls")
+def list_functions(
+    inactive_days: Annotated[
+        int | None,
+        typer.Option("--inactive-days", help="Only functions not invoked for N days."),
+    ] = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    endpoint_url: EndpointOpt = None,
+) -> None:
+    """List the region's functions with last modified and last invocation time."""
+    from bench.deploy import format_listing, list_region_functions
+
+    try:
+        rows = list_region_functions(
+            inactive_days=inactive_days, region=region, profile=profile, endpoint_url=endpoint_url
+        )
+    except BenchError as exc:
+        _fail(exc)
+    _console().print(format_listing(rows))
+
+
+@app.command(name="iam-policy")
+def iam_policy(
+    stage: StageOpt = None,
+    region: Annotated[
+        str, typer.Option("--region", help="Region the policy is scoped to ('*' for any).")
+    ] = "*",
+    account: Annotated[
+        str, typer.Option("--account", help="Account id the policy is scoped to ('*' for any).")
+    ] = "*",
+) -> None:
+    """Print the least-privilege IAM policy the harness's own credentials need."""
+    import json
+
+    from bench.iam import harness_policy
+
+    typer.echo(json.dumps(harness_policy(stage=stage or "dev", region=region, account=account), indent=2))
+
+
+@app.command()
+def emulator(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    state_dir: Annotated[
+        Path | None, typer.Option("--state-dir", help="Where function code and sandboxes live.")
+    ] = None,
+    quota_mode: Annotated[
+        bool, typer.Option("--quota-mode", help="Throttle like AWS: 15 control-plane req/s etc.")
+    ] = False,
+    info: Annotated[
+        bool, typer.Option("--info", help="Print what this machine can emulate (cgroups, runtimes).")
+    ] = False,
+) -> None:
+    """Serve the local Lambda + CloudWatch Logs endpoint on loopback until Ctrl-C."""
+    from bench.emulator.app import emulator_info, serve_forever
+
+    if info:
+        import json
+
+        typer.echo(json.dumps(emulator_info(), indent=2, sort_keys=True))
+        return
+    try:
+        serve_forever(port=port, state_dir=state_dir, quota_mode=quota_mode, echo=typer.echo)
+    except BenchError as exc:
+        _fail(exc)
+
+
+@fixtures_app.command("build")
+def fixtures_build(
+    matrix: MatrixArg,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the zips (default: the cache).")
+    ] = None,
+) -> None:
+    """Build every deployment package of the matrix and print their sizes and hashes."""
+    from bench.fixtures import build_matrix_artifacts, format_artifacts
+    from bench.matrix import load_matrix
+
+    try:
+        built = build_matrix_artifacts(load_matrix(matrix), out_dir=out)
+    except BenchError as exc:
+        _fail(exc)
+    _console().print(format_artifacts(built))
+
+
+def entry() -> None:  # pragma: no cover - used by `python -m bench`
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BenchError as exc:  # defensive: commands catch their own
+        print(f"bench: error: {exc}", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", EXIT_INPUT))
