@@ -1,0 +1,37 @@
+"""Shared fixtures: a CLI runner with a fixed terminal, temporary results and reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with empty results/ and reports/ and a private artifact cache."""
+    (tmp_path / "results").mkdir()
+    (tmp_path / "reports").mkdir()
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def bench_cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """Invoke `bench` in-process: `bench_cli("run", "matrix.yaml")`."""
+    from bench.cli import app
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "160")
+    monkeypatch.delenv("BENCH_DEBUG", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    return invoke
