@@ -1,0 +1,295 @@
+"""Where a run happens: the embedded local emulator or an AWS account (or any endpoint
+that speaks Lambda). Everything past this module sees only boto3 clients and a few
+numbers; the driver never asks which kind it has.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from bench.errors import InputError, TargetError
+from bench.matrix import AwsTarget, LocalTarget, Matrix
+
+# Control-plane retries inside the SDK; every attempt still passes our one rate limiter
+# (see `pace`), so a retry never pushes the account over its shared budget.
+CONTROL_RETRIES = {"max_attempts": 4, "mode": "standard"}
+# The local target's execution role: the emulator does not model IAM, so the role is a
+# fixed, pre-existing ARN, exactly like a user-supplied `role_arn` on AWS.
+LOCAL_ROLE_NAME = "bench-local-execution"
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
+
+
+@dataclass
+class Target:
+    """Clients and limits of one target; use as a context manager so it always closes."""
+
+    kind: str
+    region: str
+    account_id: str
+    stage: str
+    role_arn: str | None
+    session: boto3.Session
+    endpoint_url: str | None
+    function_timeout_s: int
+    parallel_cells: int
+    default_logs_timeout_s: float
+    # How often to poll GetFunction while a function settles (each poll is paced too).
+    poll_interval_s: float
+    artifact_bucket: str | None = None
+    local_info: dict[str, Any] | None = None
+    _emulator: Any = None
+    _closers: list[Any] = field(default_factory=list)
+
+    def _client(self, service: str, config: Config) -> Any:
+        return self.session.client(
+            service, region_name=self.region, endpoint_url=self.endpoint_url, config=config
+        )
+
+    def lambda_client(self, max_pool: int = 10) -> Any:
+        """A client for Invoke: no SDK retries (a retried throttle would land on a warm
+        sandbox and be recorded as something it is not), a read timeout past the function
+        timeout, and enough pooled connections for a whole burst."""
+        config = Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            read_timeout=self.function_timeout_s + 30,
+            connect_timeout=10,
+            max_pool_connections=max(max_pool, 10),
+            tcp_keepalive=True,
+        )
+        return self._client("lambda", config)
+
+    def control_client(self) -> Any:
+        """A Lambda client for control-plane calls, with standard retries."""
+        return self._client("lambda", Config(retries=CONTROL_RETRIES, max_pool_connections=20))
+
+    def logs_client(self) -> Any:
+        return self._client("logs", Config(retries=CONTROL_RETRIES, max_pool_connections=20))
+
+    def iam_client(self) -> Any | None:
+        """None when the execution role is given: then the harness never touches IAM."""
+        if self.role_arn is not None:
+            return None
+        # IAM is global; the endpoint override applies when the user points at a full
+        # AWS look-alike (e.g. LocalStack).
+        return self._client("iam", Config(retries=CONTROL_RETRIES))
+
+    def s3_client(self) -> Any:
+        return self._client("s3", Config(retries=CONTROL_RETRIES))
+
+    def describe(self) -> dict[str, Any]:
+        """The manifest's `target` section."""
+        return {
+            "kind": self.kind,
+            "region": self.region,
+            "account_id": self.account_id,
+            "stage": self.stage,
+            "endpoint_url": self.endpoint_url,
+            "local": self.local_info,
+        }
+
+    def refresh_local_info(self) -> None:
+        """Re-read the emulator's fidelity facts (oversubscription grows during a run)."""
+        if self._emulator is not None:
+            self.local_info = _local_section(self._emulator.info())
+
+    def emulator_info(self) -> dict[str, Any] | None:
+        return self._emulator.info() if self._emulator is not None else None
+
+    def close(self) -> None:
+        if self._emulator is not None:
+            emulator, self._emulator = self._emulator, None
+            emulator.stop()
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _local_section(info: dict[str, Any]) -> dict[str, Any]:
+    over = info.get("oversubscription") or {}
+    section = {
+        "cpu_limits": info.get("cpu_limits"),
+        "cgroup_version": info.get("cgroup_version"),
+        "host_cpus": info.get("host_cpus"),
+        "host_cpu_model": info.get("host_cpu_model"),
+        "runtime_substitutions": info.get("runtime_substitutions", {}),
+        "oversubscription": {
+            "events": over.get("events", 0),
+            "max_cpu_share": over.get("max_cpu_share", 0.0),
+        },
+    }
+    # Anything else the emulator reports (throttle counters in quota mode) is kept as is.
+    section.update({k: v for k, v in info.items() if k not in section and k != "oversubscription"})
+    return section
+
+
+def open_target(
+    matrix: Matrix,
+    *,
+    region: str | None = None,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+    stage: str | None = None,
+) -> Target:
+    """Open the matrix's target; flags (the keyword arguments) win over the matrix."""
+    spec = matrix.target
+    if isinstance(spec, LocalTarget):
+        if endpoint_url is not None or profile is not None:
+            raise InputError(
+                "--endpoint-url/--profile apply to `target: {kind: aws}`; the local target "
+                "starts its own endpoint"
+            )
+        return open_local_target(
+            cpu_limits=spec.cpu_limits,
+            quota_mode=spec.quota_mode,
+            stage=stage or matrix.stage,
+            function_timeout_s=matrix.timeout_s,
+            region=region or "us-east-1",
+        )
+    assert isinstance(spec, AwsTarget)
+    return open_aws_target(
+        region=region or spec.region,
+        profile=profile or spec.profile,
+        endpoint_url=endpoint_url or spec.endpoint_url,
+        stage=stage or spec.stage,
+        role_arn=spec.role_arn,
+        artifact_bucket=spec.artifact_bucket,
+        function_timeout_s=matrix.timeout_s,
+    )
+
+
+def open_local_target(
+    *,
+    cpu_limits: str = "auto",
+    quota_mode: bool = False,
+    stage: str = "local",
+    function_timeout_s: int = 30,
+    region: str = "us-east-1",
+    **emulator_options: Any,
+) -> Target:
+    """Start an in-process emulator on loopback and describe it as a target."""
+    from bench.emulator.app import Emulator
+    from bench.emulator.contracts import SandboxSettings
+
+    emulator = Emulator(
+        region=region,
+        quota_mode=quota_mode,
+        sandbox_settings=SandboxSettings(cpu_limits=cpu_limits),  # type: ignore[arg-type]
+        **emulator_options,
+    )
+    try:
+        emulator.start()
+    except BaseException:
+        emulator.stop()
+        raise
+    session = boto3.Session(
+        aws_access_key_id=emulator.access_key_id,
+        aws_secret_access_key=emulator.secret_access_key,
+        region_name=emulator.region,
+    )
+    return Target(
+        kind="local",
+        region=emulator.region,
+        account_id=emulator.account_id,
+        stage=stage,
+        role_arn=f"arn:aws:iam::{emulator.account_id}:role/{LOCAL_ROLE_NAME}",
+        session=session,
+        endpoint_url=emulator.endpoint_url,
+        function_timeout_s=function_timeout_s,
+        # Local sandboxes share this host's CPUs: two cells measuring at once would
+        # slow each other down and the numbers would describe the overlap.
+        parallel_cells=1,
+        default_logs_timeout_s=60.0,
+        poll_interval_s=0.2,
+        local_info=_local_section(emulator.info()),
+        _emulator=emulator,
+    )
+
+
+def resolve_region(region: str | None, session: boto3.Session) -> str:
+    """Flag or matrix, then AWS_REGION / AWS_DEFAULT_REGION, then the profile: as the CLI."""
+    resolved = (
+        region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or session.region_name
+    )
+    if not resolved:
+        raise InputError(
+            "no AWS region: set target.region in the matrix, pass --region, or set AWS_REGION"
+        )
+    return resolved
+
+
+def open_aws_target(
+    *,
+    region: str | None = None,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+    stage: str = "dev",
+    role_arn: str | None = None,
+    artifact_bucket: str | None = None,
+    function_timeout_s: int = 30,
+) -> Target:
+    """An AWS account (or any Lambda-compatible endpoint) reached through boto3's chain."""
+    try:
+        session = boto3.Session(profile_name=profile)
+    except BotoCoreError as exc:
+        raise InputError(f"AWS profile {profile!r}: {exc}") from None
+    region = resolve_region(region, session)
+    account_id = _account_id(session, region, endpoint_url, role_arn)
+    return Target(
+        kind="aws",
+        region=region,
+        account_id=account_id,
+        stage=stage,
+        role_arn=role_arn,
+        session=session,
+        endpoint_url=endpoint_url,
+        function_timeout_s=function_timeout_s,
+        # Each function runs on its own execution environments in AWS, so cells do not
+        # disturb each other; the control-plane budget is the limit, not CPU.
+        parallel_cells=4,
+        default_logs_timeout_s=900.0,
+        poll_interval_s=1.0,
+        artifact_bucket=artifact_bucket,
+    )
+
+
+def _account_id(
+    session: boto3.Session, region: str, endpoint_url: str | None, role_arn: str | None
+) -> str:
+    """STS says who we are; an endpoint without STS (our emulator) falls back on the
+    account of the given role."""
+    try:
+        sts = session.client(
+            "sts",
+            region_name=region,
+            endpoint_url=endpoint_url,
+            config=Config(retries={"total_max_attempts": 2, "mode": "standard"}),
+        )
+        return str(sts.get_caller_identity()["Account"])
+    except (ClientError, BotoCoreError) as exc:
+        match = _ROLE_ARN.match(role_arn or "")
+        if match:
+            return match.group(1)
+        where = endpoint_url or f"AWS in {region}"
+        raise TargetError(
+            f"cannot identify the account at {where} (sts GetCallerIdentity: {exc}); "
+            "check the credentials, or give target.role_arn"
+        ) from None
