@@ -9,6 +9,7 @@ moment its thread was released to the last byte of the response.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import sys
 import threading
@@ -44,7 +45,9 @@ class BurstResult:
     launch_skew_ms: float
 
 
-def invoke_once(client: Any, function_name: str, payload: bytes, *, run_start_ns: int) -> InvokeOutcome:
+def invoke_once(
+    client: Any, function_name: str, payload: bytes, *, run_start_ns: int
+) -> InvokeOutcome:
     """One synchronous invoke with the log tail; never retried (the client has none)."""
     start = time.perf_counter_ns()
     return _invoke_from(client, function_name, payload, start, run_start_ns)
@@ -67,14 +70,13 @@ def fire_burst(
         # All threads dry-run at once so the pool holds n open connections afterwards.
         _dry_run(client, function_name)
         start_line.wait()
-        released[i] = time.perf_counter_ns()
+        released[i] = start = time.perf_counter_ns()
         try:
-            outcomes[i] = _invoke_from(client, function_name, payloads[i], released[i], run_start_ns)
+            outcomes[i] = _invoke_from(client, function_name, payloads[i], start, run_start_ns)
         except Exception as exc:  # a bug here must not hang the other threads' join
-            latency = (time.perf_counter_ns() - released[i]) / 1e6
-            outcomes[i] = InvokeOutcome(
-                released[i] - run_start_ns, latency, "error", error_type=f"Client.{type(exc).__name__}"
-            )
+            latency = (time.perf_counter_ns() - start) / 1e6
+            kind = f"Client.{type(exc).__name__}"
+            outcomes[i] = InvokeOutcome(start - run_start_ns, latency, "error", error_type=kind)
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(n)]
     for thread in threads:
@@ -98,10 +100,9 @@ def fire_burst(
 
 
 def _dry_run(client: Any, function_name: str) -> None:
-    try:
+    # Only the connection matters here; the real invoke reports real errors.
+    with contextlib.suppress(Exception):
         client.invoke(FunctionName=function_name, InvocationType="DryRun")
-    except Exception:
-        pass  # only the connection mattered; the real invoke reports real errors
 
 
 def _invoke_from(
