@@ -245,6 +245,7 @@ def open_aws_target(
     role_arn: str | None = None,
     artifact_bucket: str | None = None,
     function_timeout_s: int = 30,
+    require_account: bool = True,
 ) -> Target:
     """An AWS account (or any Lambda-compatible endpoint) reached through boto3's chain."""
     try:
@@ -252,7 +253,12 @@ def open_aws_target(
     except BotoCoreError as exc:
         raise InputError(f"AWS profile {profile!r}: {exc}") from None
     region = resolve_region(region, session)
-    account_id = _account_id(session, region, endpoint_url, role_arn)
+    try:
+        account_id = _account_id(session, region, endpoint_url, role_arn)
+    except TargetError:
+        if require_account:
+            raise
+        account_id = ""  # cleanup and listing work by name and tags alone
     return Target(
         kind="aws",
         region=region,
