@@ -235,17 +235,19 @@ def check_unreserved_concurrency(cp: ControlPlane, needed: int) -> int:
     return unreserved
 
 
-def teardown(cp: ControlPlane, names: list[str]) -> list[str]:
-    """Delete functions and their log groups; returns what could not be deleted."""
+def teardown(cp: ControlPlane, names: list[str], *, log_groups: bool = True) -> list[str]:
+    """Delete functions (and their log groups); returns what could not be deleted."""
     failures = []
     for name in names:
-        for what, fn in (
-            ("function", lambda n=name: cp.lambda_client.delete_function(FunctionName=n)),
-            (
-                "log group",
-                lambda n=name: cp.logs_client.delete_log_group(logGroupName=log_group_of(n)),
-            ),
-        ):
+        steps: list[tuple[str, Callable[[], Any]]] = [
+            ("function", lambda n=name: cp.lambda_client.delete_function(FunctionName=n))
+        ]
+        if log_groups:
+            group = log_group_of(name)
+            steps.append(
+                ("log group", lambda g=group: cp.logs_client.delete_log_group(logGroupName=g))
+            )
+        for what, fn in steps:
             try:
                 cp.call(fn, f"delete {what}")
             except ClientError as exc:

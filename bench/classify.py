@@ -1,0 +1,139 @@
+"""Invocation records: built from what the client saw, completed from REPORT lines,
+classified as cold, warm, proactive or unknown (docs/results-format.md).
+
+Nothing here guesses: a value no signal gave stays None, and a start that the signals
+do not agree on is `unknown`, counted in the manifest.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from bench.burst import InvokeOutcome
+from bench.logs import PlatformRecord, parse_line
+from bench.matrix import Cell
+
+REPORT_FIELDS = (
+    "duration_ms",
+    "billed_duration_ms",
+    "init_duration_ms",
+    "restore_duration_ms",
+    "max_memory_used_mb",
+    "memory_size_mb",
+)
+START_TYPES = ("cold", "warm", "proactive", "unknown")
+
+
+def bench_event(run_id: str, cell_id: str, round_: int, seq: int) -> bytes:
+    import json
+
+    return json.dumps(
+        {"bench": {"run": run_id, "cell": cell_id, "round": round_, "seq": seq}}
+    ).encode()
+
+
+def tail_report(outcome: InvokeOutcome) -> tuple[PlatformRecord, str] | None:
+    """The REPORT line of this invocation in its log tail, parsed, with its raw text."""
+    for line in reversed(outcome.tail_lines):
+        record = parse_line(line)
+        if record is not None and record.kind == "report":
+            if outcome.request_id and record.request_id not in (None, outcome.request_id):
+                continue
+            return record, line
+    return None
+
+
+def make_record(
+    *,
+    run_id: str,
+    cell: Cell,
+    phase: str,
+    round_: int,
+    seq: int,
+    outcome: InvokeOutcome,
+) -> dict[str, Any]:
+    """One invocations.jsonl record with every key; REPORT fields from the Tail if any."""
+    response = outcome.response or {}
+    init_end, invoke_start = response.get("init_end_ms"), response.get("invoke_start_ms")
+    gap = (
+        float(invoke_start) - float(init_end)
+        if isinstance(init_end, int | float) and isinstance(invoke_start, int | float)
+        else None
+    )
+    record: dict[str, Any] = {
+        "run": run_id,
+        "cell": cell.id,
+        "runtime": cell.runtime,
+        "memory_mb": cell.memory_mb,
+        "architecture": cell.architecture,
+        "package_mb": cell.package_mb,
+        "package_kind": cell.package_kind,
+        "phase": phase,
+        "round": round_,
+        "seq": seq,
+        "request_id": outcome.request_id,
+        "client_send_ns": outcome.client_send_ns,
+        "client_latency_ms": round(outcome.client_latency_ms, 3),
+        "status": outcome.status,
+        "error_type": outcome.error_type,
+        **dict.fromkeys(REPORT_FIELDS),
+        "sandbox_id": response.get("sandbox_id"),
+        "sandbox_invocation": response.get("invocation"),
+        "init_to_invoke_gap_ms": gap,
+        "start_type": "unknown",
+        "report_sources": [],
+        "launch_skew_ms": outcome.launch_skew_ms,
+    }
+    found = tail_report(outcome)
+    if found is not None:
+        apply_report(record, found[0], "tail")
+    return record
+
+
+def apply_report(record: dict[str, Any], report: PlatformRecord, source: str) -> list[str]:
+    """Fill the REPORT fields (a later source overwrites: CloudWatch is preferred);
+    return the names of fields whose earlier value disagreed."""
+    disagreements = []
+    for name in REPORT_FIELDS:
+        value = getattr(report, name)
+        if record["report_sources"] and record[name] != value:
+            disagreements.append(name)
+        record[name] = value
+    # The platform knows about timeouts and crashes the client only saw as a failed call.
+    if report.status == "timeout":
+        record["status"] = "timeout"
+    elif report.status in ("error", "failure") and record["status"] == "success":
+        record["status"] = "error"
+    if report.error_type and not record["error_type"]:
+        record["error_type"] = report.error_type
+    if source not in record["report_sources"]:
+        record["report_sources"].append(source)
+    return disagreements
+
+
+def classify(record: dict[str, Any], proactive_threshold_ms: float) -> str:
+    init = record.get("init_duration_ms")
+    nth = record.get("sandbox_invocation")
+    gap = record.get("init_to_invoke_gap_ms")
+    if nth == 1 and gap is not None:
+        if gap >= proactive_threshold_ms:
+            return "proactive"
+        if init is not None:
+            return "cold"
+    if isinstance(nth, int) and nth > 1 and init is None:
+        return "warm"
+    return "unknown"
+
+
+def classify_all(records: list[dict[str, Any]], proactive_threshold_ms: float) -> dict[str, int]:
+    counts = Counter({kind: 0 for kind in START_TYPES})
+    for record in records:
+        record["start_type"] = classify(record, proactive_threshold_ms)
+        counts[record["start_type"]] += 1
+    return {kind: counts[kind] for kind in START_TYPES}
+
+
+def expects_report(record: dict[str, Any]) -> bool:
+    """Only invocations that reached a sandbox leave a REPORT line."""
+    return record["request_id"] is not None and record["status"] != "throttled"

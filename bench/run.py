@@ -1,0 +1,636 @@
+"""The experiment: cells, cold rounds, warm phase, log collection, manifest, teardown.
+
+The driver sees a Target's clients and numbers and nothing else, so the same code runs
+on the embedded emulator and on AWS. Records are appended as they finish, the manifest
+is rewritten as the run progresses, and a crash at any point leaves a readable partial run.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import __version__
+from bench.burst import InvokeOutcome, fire_burst, invoke_once
+from bench.classify import (
+    apply_report,
+    bench_event,
+    classify_all,
+    expects_report,
+    make_record,
+    tail_report,
+)
+from bench.deploy import (
+    CONTROL_PLANE_RATE_PER_S,
+    ControlPlane,
+    FunctionSpec,
+    bump,
+    check_unreserved_concurrency,
+    deploy_function,
+    function_name,
+    log_group_of,
+    resource_tags,
+    teardown,
+)
+from bench.errors import EXIT_OK, EXIT_RUN_FAILED, BenchError, InputError
+from bench.matrix import Cell, Matrix, load_matrix, parse_matrix
+from bench.pacing import RateLimiter
+from bench.progress import RunProgress
+from bench.target import Target, open_target
+
+SCHEMA_VERSION = 1
+# CloudWatch Logs allows 5 FilterLogEvents a second per account and region, shared.
+LOGS_RATE_PER_S = 5.0
+DEPLOY_WORKERS = 4
+
+
+@dataclass
+class RunOptions:
+    matrix_path: Path
+    results_root: Path = Path("results")
+    reports_root: Path = Path("reports")
+    keep: bool = False
+    accept_cost: bool = False
+    resume: str | None = None
+    logs_timeout_s: float | None = None
+    strategy: str | None = None
+    stage: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+
+@dataclass
+class RunOutcome:
+    exit_code: int
+    run_dir: Path
+    report_path: Path | None
+    status: str
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def load_run_matrix(options: RunOptions) -> Matrix:
+    matrix = load_matrix(options.matrix_path)
+    if options.strategy is not None:
+        if options.strategy not in ("burst", "sequential"):
+            raise InputError(f"--strategy {options.strategy!r}: expected burst or sequential")
+        data = matrix.model_dump(mode="json")
+        data["strategy"] = options.strategy
+        matrix = parse_matrix(data, str(options.matrix_path))
+    return matrix
+
+
+def build_artifacts(matrix: Matrix, cells: list[Cell]) -> dict[str, Any]:
+    """One package per distinct code (memory never changes the zip), checked against
+    Lambda's size limits before anything is created."""
+    from bench.fixtures import build_artifact, check_limits
+
+    by_code: dict[Any, Any] = {}
+    artifacts = {}
+    for cell in cells:
+        if cell.code_key not in by_code:
+            by_code[cell.code_key] = build_artifact(cell)
+        artifacts[cell.id] = by_code[cell.code_key]
+    bucket = getattr(matrix.target, "artifact_bucket", None)
+    check_limits(artifacts, bucket)
+    return artifacts
+
+
+def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
+    """Everything `bench run` does; input errors are raised before anything is created."""
+    from bench.cost import check_budget, estimate_matrix
+
+    matrix = load_run_matrix(options)
+    estimate = estimate_matrix(matrix)
+    check_budget(estimate, matrix.budget_usd, options.accept_cost)
+    prior = _load_prior(options, matrix) if options.resume else None
+    cells = matrix.cells()
+    artifacts = build_artifacts(matrix, cells)
+    with open_target(
+        matrix,
+        region=options.region,
+        profile=options.profile,
+        endpoint_url=options.endpoint_url,
+        stage=options.stage,
+    ) as target:
+        experiment = Experiment(
+            options,
+            matrix=matrix,
+            target=target,
+            cells=cells,
+            artifacts=artifacts,
+            estimate=estimate,
+            console=console,
+        )
+        return experiment.run(prior)
+
+
+def _load_prior(options: RunOptions, matrix: Matrix) -> dict[str, Any]:
+    import json
+
+    run_dir = options.results_root / str(options.resume)
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"--resume {options.resume}: cannot read {run_dir}/manifest.json ({exc})"
+        ) from None
+    if manifest.get("matrix") != matrix.model_dump(mode="json"):
+        raise InputError(
+            f"--resume {options.resume}: {options.matrix_path} is not the matrix that run used; "
+            "resume with the same file"
+        )
+    if manifest.get("status") == "complete":
+        raise InputError(f"--resume {options.resume}: that run is already complete")
+    return dict(manifest)
+
+
+def _cost_section(estimate: Any) -> dict[str, Any]:
+    return {
+        "estimate_usd": getattr(estimate, "expected_usd", getattr(estimate, "estimate_usd", None)),
+        "worst_case_usd": getattr(estimate, "worst_case_usd", None),
+        "actual_usd": None,
+        "price_table": getattr(estimate, "price_table", None),
+    }
+
+
+class Experiment:
+    """One run against one open target."""
+
+    def __init__(
+        self,
+        options: RunOptions,
+        *,
+        matrix: Matrix,
+        target: Target,
+        cells: list[Cell],
+        artifacts: dict[str, Any],
+        estimate: Any,
+        console: Any,
+    ) -> None:
+        self.options = options
+        self.matrix = matrix
+        self.target = target
+        self.cells = cells
+        self.artifacts = artifacts
+        self.estimate = estimate
+        self.console = console
+        self.stop = threading.Event()
+        self.lock = threading.RLock()
+        self.records: list[dict[str, Any]] = []
+        self.limiter = RateLimiter(CONTROL_PLANE_RATE_PER_S)
+        self.cp = ControlPlane.from_target(target, self.limiter, on_event=self._event)
+        self.writer: Any = None
+        self.manifest: dict[str, Any] = {}
+        self.progress: RunProgress | None = None
+        self.run_start_ns = time.perf_counter_ns()
+        self.started_ms = int(time.time() * 1000)
+
+    # ----------------------------------------------------------------- bookkeeping
+
+    def _event(self, kind: str, detail: str, cell: str | None = None) -> None:
+        if self.writer is not None:
+            with self.lock:
+                self.writer.append_event(kind, detail, cell=cell)
+
+    def _save_manifest(self) -> None:
+        with self.lock:
+            self.manifest["target"] = self.target.describe()
+            self.writer.write_manifest(self.manifest)
+
+    def _set_cell(self, cell_id: str, status: str, error: str | None = None) -> None:
+        with self.lock:
+            self.manifest["cells"][cell_id].update(status=status, error=error)
+            self._save_manifest()
+        if status == "failed":
+            self._event("cell_failed", error or "failed", cell_id)
+
+    def _append(self, record: dict[str, Any], outcome: InvokeOutcome) -> None:
+        found = tail_report(outcome)
+        with self.lock:
+            self.records.append(record)
+            self.writer.append_invocation(record)
+            if found is not None:
+                self.writer.append_report_line("tail", outcome.request_id or "-", found[1])
+            if outcome.status == "throttled":
+                self.writer.append_event(
+                    "throttle", f"{record['phase']} invoke throttled", cell=record["cell"]
+                )
+        if self.progress is not None:
+            self.progress.advance("invocations")
+
+    # ----------------------------------------------------------------- setup
+
+    def _open_results(self, prior: dict[str, Any] | None) -> None:
+        from bench.results import RunWriter, new_run_id
+
+        if prior is not None:
+            run_id = str(prior["run_id"])
+            self.writer = RunWriter.open_existing(self.options.results_root, run_id)
+            self.manifest = prior
+            self.manifest.update(status="running", finished=None)
+            done = {cid for cid, c in prior["cells"].items() if c.get("status") == "complete"}
+            self.records = [r for r in _read_records(self.writer.path) if r["cell"] in done]
+            self.writer.rewrite_invocations(self.records)
+            self._event("warning", f"resumed; {len(done)} complete cell(s) kept")
+        else:
+            run_id = new_run_id(self.matrix.name)
+            self.writer = RunWriter.create(self.options.results_root, run_id)
+            self.manifest = {
+                "schema_version": SCHEMA_VERSION,
+                "run_id": run_id,
+                "tool": {"name": "coldbench", "version": __version__},
+                "matrix": self.matrix.model_dump(mode="json"),
+                "matrix_name": self.matrix.name,
+                "target": self.target.describe(),
+                "started": _now_iso(),
+                "finished": None,
+                "status": "running",
+                "cells": {},
+                "completeness": None,
+                "start_types": None,
+                "cost": _cost_section(self.estimate),
+            }
+        self.run_id = run_id
+        self.run_rand = run_id.rsplit("-", 1)[-1]
+        for index, cell in enumerate(self.cells):
+            artifact = self.artifacts[cell.id]
+            files = artifact.files if isinstance(artifact.files, int) else len(artifact.files)
+            entry = self.manifest["cells"].setdefault(cell.id, {"status": "pending", "error": None})
+            entry.update(
+                runtime=cell.runtime,
+                memory_mb=cell.memory_mb,
+                architecture=cell.architecture,
+                package_mb=cell.package_mb,
+                package_kind=cell.package_kind,
+                function_name=function_name(self.target.stage, self.run_rand, index),
+                artifact={
+                    "sha256": artifact.sha256,
+                    "zipped_bytes": artifact.zipped_bytes,
+                    "unzipped_bytes": artifact.unzipped_bytes,
+                    "files": files,
+                },
+            )
+        self._save_manifest()
+
+    def _role_arn(self) -> str:
+        if self.target.role_arn is not None:
+            return self.target.role_arn
+        from bench.iam import ensure_execution_role
+
+        return str(
+            ensure_execution_role(
+                self.target.iam_client(),
+                stage=self.target.stage,
+                region=self.target.region,
+                account=self.target.account_id,
+                tags={"bench:stage": self.target.stage},
+            )
+        )
+
+    # ----------------------------------------------------------------- the run
+
+    def run(self, prior: dict[str, Any] | None) -> RunOutcome:
+        pending = [
+            (i, c)
+            for i, c in enumerate(self.cells)
+            if prior is None or prior["cells"].get(c.id, {}).get("status") != "complete"
+        ]
+        # Reservations must fit before the first resource exists.
+        check_unreserved_concurrency(self.cp, self.matrix.burst * len(pending))
+        role_arn = self._role_arn()
+        self._open_results(prior)
+        per_cell = self.matrix.cold_starts + self.matrix.warm_invocations
+        with (
+            _sigint_stops(self.stop),
+            RunProgress(
+                self.console, cells=len(pending), invocations=per_cell * len(pending)
+            ) as progress,
+        ):
+            self.progress = progress
+            self._deploy_all(pending, role_arn, fresh=prior is None)
+            self._measure_all(pending)
+            if not self.stop.is_set():
+                self._collect()
+        self.progress = None
+        return self._finish()
+
+    def _deploy_all(self, pending: list[tuple[int, Cell]], role_arn: str, fresh: bool) -> None:
+        created = datetime.now(UTC)
+
+        def deploy(item: tuple[int, Cell]) -> None:
+            _, cell = item
+            if self.stop.is_set():
+                return
+            entry = self.manifest["cells"][cell.id]
+            artifact = self.artifacts[cell.id]
+            spec = FunctionSpec(
+                name=entry["function_name"],
+                cell_id=cell.id,
+                runtime=cell.runtime,
+                handler=artifact.handler,
+                memory_mb=cell.memory_mb,
+                architecture=cell.architecture,
+                timeout_s=self.matrix.timeout_s,
+                reserved_concurrency=self.matrix.burst,
+                role_arn=role_arn,
+                tags=resource_tags(
+                    run_id=self.run_id, stage=self.target.stage, cell_id=cell.id, created=created
+                ),
+                zip_path=artifact.zip_path,
+                zipped_bytes=artifact.zipped_bytes,
+                sha256=artifact.sha256,
+                artifact_bucket=self.target.artifact_bucket,
+            )
+            try:
+                if not fresh:  # a killed run may have left the function half-measured
+                    teardown(self.cp, [spec.name], log_groups=False)
+                deploy_function(self.cp, spec)
+            except Exception as exc:
+                self._set_cell(cell.id, "failed", f"deploy: {_one_line(exc)}")
+            assert self.progress is not None
+            self.progress.advance("deploy")
+
+        with ThreadPoolExecutor(DEPLOY_WORKERS, thread_name_prefix="deploy") as pool:
+            list(pool.map(deploy, pending))
+
+    def _measure_all(self, pending: list[tuple[int, Cell]]) -> None:
+        burst_pool = self.matrix.burst * self.target.parallel_cells + 2
+        self.invoker = self.target.lambda_client(max_pool=burst_pool)
+        todo = [c for _, c in pending if self.manifest["cells"][c.id]["status"] != "failed"]
+
+        def measure(cell: Cell) -> None:
+            if self.stop.is_set():
+                return
+            try:
+                self._measure_cell(cell)
+            except Exception as exc:
+                self._set_cell(cell.id, "failed", _one_line(exc))
+            assert self.progress is not None
+            self.progress.advance("cells", note=cell.id)
+
+        with ThreadPoolExecutor(self.target.parallel_cells, thread_name_prefix="cell") as pool:
+            list(pool.map(measure, todo))
+
+    def _cold_plan(self) -> Iterator[int]:
+        """Sizes of the cold rounds: bursts, or one at a time for `sequential`."""
+        m = self.matrix
+        if m.strategy == "sequential":
+            yield from [1] * m.cold_starts
+            return
+        for r in range(math.ceil(m.cold_starts / m.burst)):
+            yield min(m.burst, m.cold_starts - r * m.burst)
+
+    def _measure_cell(self, cell: Cell) -> None:
+        name = self.manifest["cells"][cell.id]["function_name"]
+        failures: list[str] = []
+        for round_, size in enumerate(self._cold_plan(), start=1):
+            if self.stop.is_set():
+                return
+            bump(self.cp, name, f"{self.run_rand}-{round_}", cell.id)
+            payloads = [
+                bench_event(self.run_id, cell.id, round_, seq) for seq in range(1, size + 1)
+            ]
+            if size == 1:
+                outcomes = [
+                    invoke_once(self.invoker, name, payloads[0], run_start_ns=self.run_start_ns)
+                ]
+            else:
+                outcomes = fire_burst(
+                    self.invoker, name, payloads, run_start_ns=self.run_start_ns
+                ).outcomes
+            for seq, outcome in enumerate(outcomes, start=1):
+                record = make_record(
+                    run_id=self.run_id,
+                    cell=cell,
+                    phase="cold",
+                    round_=round_,
+                    seq=seq,
+                    outcome=outcome,
+                )
+                self._append(record, outcome)
+                if outcome.status != "success":
+                    failures.append(f"{outcome.status} {outcome.error_type or ''}".strip())
+            assert self.progress is not None
+            self.progress.advance("rounds")
+            if len(failures) == len(self.records_of(cell)):
+                # Every invoke so far failed (an init error, say): more would only repeat it.
+                self._set_cell(cell.id, "failed", f"cold round {round_}: {failures[0]}")
+                return
+        for seq in range(1, self.matrix.warm_invocations + 1):
+            if self.stop.is_set():
+                return
+            outcome = invoke_once(
+                self.invoker,
+                name,
+                bench_event(self.run_id, cell.id, 0, seq),
+                run_start_ns=self.run_start_ns,
+            )
+            self._append(
+                make_record(
+                    run_id=self.run_id, cell=cell, phase="warm", round_=0, seq=seq, outcome=outcome
+                ),
+                outcome,
+            )
+            if outcome.status != "success":
+                failures.append(f"{outcome.status} {outcome.error_type or ''}".strip())
+        if failures:
+            self._set_cell(
+                cell.id, "failed", f"{len(failures)} invocation(s) failed, first: {failures[0]}"
+            )
+        else:
+            self._set_cell(cell.id, "complete")
+
+    def records_of(self, cell: Cell) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r for r in self.records if r["cell"] == cell.id]
+
+    # ----------------------------------------------------------------- logs
+
+    def _collect(self) -> None:
+        from bench.logs import ReportCollector
+
+        names = {c["function_name"] for c in self.manifest["cells"].values()}
+        existing = self._existing_groups()
+        groups: dict[str, set[str]] = {}
+        by_id = {}
+        for record in self.records:
+            if expects_report(record) and "cloudwatch" not in record["report_sources"]:
+                name = self.manifest["cells"][record["cell"]]["function_name"]
+                group = log_group_of(name)
+                if name in names and group in existing:
+                    groups.setdefault(group, set()).add(record["request_id"])
+                    by_id[record["request_id"]] = record
+        if not groups:
+            return
+        timeout = self.options.logs_timeout_s
+        if timeout is None:
+            timeout = self.target.default_logs_timeout_s
+        collector = ReportCollector(
+            self.target.logs_client(),
+            limiter=RateLimiter(LOGS_RATE_PER_S),
+            on_throttle=lambda exc, attempt, delay: self._event(
+                "throttle", f"FilterLogEvents, retry {attempt}"
+            ),
+        )
+        total = len(by_id)
+        assert self.progress is not None
+        self.progress.set("logs", 0, total=total)
+        result = collector.collect(
+            groups,
+            start_ms=self.started_ms - 60_000,
+            end_ms=None,
+            timeout_s=timeout,
+            poll_interval_s=min(5.0, max(0.5, timeout / 30)),
+            on_progress=lambda found, expected: self.progress and self.progress.set("logs", found),
+        )
+        disagreements = 0
+        with self.lock:
+            for request_id, (report, raw, _stream) in result.found.items():
+                record = by_id.get(request_id)
+                if record is None:
+                    continue
+                differing = apply_report(record, report, "cloudwatch")
+                self.writer.append_report_line("cloudwatch", request_id, raw)
+                if differing:
+                    disagreements += 1
+                    self.writer.append_event(
+                        "warning",
+                        f"{request_id}: Tail and CloudWatch disagree on {', '.join(differing)}",
+                        cell=record["cell"],
+                    )
+            for request_id in sorted(result.missing):
+                self.writer.append_event(
+                    "unmatched",
+                    f"{request_id}: no REPORT line in CloudWatch after {timeout:.0f}s",
+                    cell=by_id[request_id]["cell"],
+                )
+        self.disagreements = disagreements
+
+    def _existing_groups(self) -> set[str]:
+        """Only groups that exist can be filtered (a torn-down resumed run has none)."""
+        prefix = f"/aws/lambda/bench-{self.target.stage}-{self.run_rand}-"
+        found: set[str] = set()
+        paginator = self.cp.logs_client.get_paginator("describe_log_groups")
+        for page in paginator.paginate(logGroupNamePrefix=prefix):
+            found.update(g["logGroupName"] for g in page.get("logGroups", []))
+        return found
+
+    # ----------------------------------------------------------------- the end
+
+    def _finish(self) -> RunOutcome:
+        from bench.cost import actual_cost
+
+        aborted = self.stop.is_set()
+        with self.lock:
+            start_types = classify_all(self.records, self.matrix.proactive_threshold_ms)
+            expected = [r for r in self.records if expects_report(r)]
+            completeness = {
+                source: {
+                    "expected": len(expected),
+                    "matched": sum(source in r["report_sources"] for r in expected),
+                }
+                for source in ("tail", "cloudwatch")
+            }
+            completeness["disagreements"] = getattr(self, "disagreements", 0)
+            self.writer.rewrite_invocations(self.records)
+            cells_ok = all(c["status"] == "complete" for c in self.manifest["cells"].values())
+            logs_ok = completeness["cloudwatch"]["matched"] == len(expected)
+            status = "aborted" if aborted else ("complete" if cells_ok and logs_ok else "partial")
+            self.target.refresh_local_info()
+            self.manifest.update(
+                completeness=completeness,
+                start_types=start_types,
+                status=status,
+                finished=_now_iso(),
+            )
+            self.manifest["cost"]["actual_usd"] = _as_usd(actual_cost(self.records))
+            self._save_manifest()
+        if not self.options.keep:
+            names = [c["function_name"] for c in self.manifest["cells"].values()]
+            for failure in teardown(self.cp, names):
+                self._event("warning", f"teardown: {failure}")
+        return self._present(status)
+
+    def _present(self, status: str) -> RunOutcome:
+        run_dir = Path(self.writer.path)
+        report_path = None
+        try:
+            from bench.report import render_run
+
+            report_path = render_run(run_dir, self.options.reports_root)
+        except BenchError as exc:
+            self.console.print(f"report not rendered: {exc}")
+        _print_summary(self.console, run_dir)
+        self.console.print(f"status: {status}")
+        self.console.print(f"results: {run_dir}")
+        if report_path is not None:
+            self.console.print(f"report: {report_path}")
+        code = EXIT_OK if status == "complete" else EXIT_RUN_FAILED
+        return RunOutcome(exit_code=code, run_dir=run_dir, report_path=report_path, status=status)
+
+
+def _as_usd(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return getattr(value, "usd", getattr(value, "total_usd", None))
+
+
+def _print_summary(console: Any, run_dir: Path) -> None:
+    from bench.report import format_summary_table
+    from bench.results import load_run
+    from bench.stats import cell_summary
+
+    loaded = load_run(run_dir)
+    frame = getattr(loaded, "invocations", loaded)
+    console.print(format_summary_table(cell_summary(frame)))
+
+
+def _read_records(run_dir: Path) -> list[dict[str, Any]]:
+    import json
+
+    records = []
+    path = Path(run_dir) / "invocations.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue  # the trailing line a crash cut short
+    return records
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+@contextmanager
+def _sigint_stops(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C stops new invocations; in-flight ones finish; a second Ctrl-C is Python's."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
