@@ -1,0 +1,158 @@
+"""One sandbox's OS process: spawn, capture its output as log lines, notice its exit, kill it.
+
+stdout and stderr share one pipe, as they share one log stream on Lambda, so their
+relative order survives. The pipe is read without a thread (an event-loop reader), and
+`drain()` reads whatever is already in it synchronously: a runtime writes its output
+before it posts the response, so draining when the response arrives puts every line of
+an invocation before its END line, deterministically.
+
+Exit is watched through a pidfd (no waiter thread per process); the leader runs in its
+own session and process group so the whole tree can be signalled at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.emulator.cgroups import SandboxGroup
+from bench.emulator.measure import session_pids
+
+MAX_EVENT_BYTES = 256 * 1024  # Lambda splits longer lines into several events
+
+LineCallback = Callable[[int, str], None]
+
+
+class SandboxProcess:
+    def __init__(self, on_line: LineCallback, group: SandboxGroup | None = None) -> None:
+        self._on_line = on_line
+        self.group = group
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.pid = 0
+        self.returncode: int | None = None
+        self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._fd = -1
+        self._pidfd = -1
+        self._partial = b""
+
+    def spawn(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        loop = asyncio.get_running_loop()
+        read_fd, write_fd = os.pipe()
+        try:
+            self.popen = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=write_fd,
+                close_fds=True,
+                start_new_session=True,
+                # Only with a cgroup (a preexec hook forbids the faster vfork path); attach
+                # only calls os.open/os.write, which are safe between fork and exec.
+                preexec_fn=self.group.attach if self.group else None,  # noqa: PLW1509
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        self.pid = self.popen.pid
+        os.set_blocking(read_fd, False)
+        self._fd = read_fd
+        loop.add_reader(read_fd, self.drain)
+        self._pidfd = os.pidfd_open(self.pid)
+        loop.add_reader(self._pidfd, self._on_exit)
+
+    @property
+    def alive(self) -> bool:
+        return self.returncode is None
+
+    def drain(self) -> None:
+        """Turn everything already written to the pipe into log lines, now."""
+        if self._fd < 0:
+            return
+        while True:
+            try:
+                chunk = os.read(self._fd, 1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._close_pipe()
+                return
+            self._split(chunk)
+
+    def _split(self, chunk: bytes) -> None:
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        if len(self._partial) >= MAX_EVENT_BYTES:
+            lines.append(self._partial)
+            self._partial = b""
+        if lines:
+            now_ms = time.time_ns() // 1_000_000
+            for line in lines:
+                self._on_line(now_ms, line.decode("utf-8", "replace"))
+
+    def _close_pipe(self) -> None:
+        asyncio.get_running_loop().remove_reader(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+        if self._partial:
+            self._on_line(time.time_ns() // 1_000_000, self._partial.decode("utf-8", "replace"))
+            self._partial = b""
+
+    def _on_exit(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = -1
+        assert self.popen is not None
+        self.returncode = self.popen.wait()  # reaps: the pidfd says it has exited
+        self.drain()
+        if not self.exited.done():
+            self.exited.set_result(self.returncode)
+
+    def tree(self) -> list[int]:
+        """Live processes of this sandbox: its cgroup when it has one, else its session."""
+        if self.group is not None:
+            return self.group.pids()
+        return session_pids(self.pid) if self.pid else []
+
+    def signal_tree(self, sig: int) -> None:
+        if not self.pid:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+        # A child that started its own process group escapes killpg, not its cgroup/session.
+        for pid in self.tree():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+
+    async def kill(self, grace_s: float = 0.0) -> None:
+        """Stop the whole tree (SIGTERM, then SIGKILL after `grace_s`), reap the leader."""
+        if self.popen is None:
+            return
+        if grace_s > 0 and self.alive:
+            self.signal_tree(signal.SIGTERM)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.exited), grace_s)
+        self.signal_tree(signal.SIGKILL)
+        await asyncio.shield(self.exited)
+        await self._wait_tree_gone()
+        self.drain()
+
+    async def _wait_tree_gone(self, deadline_s: float = 2.0) -> None:
+        """Grandchildren die a moment after SIGKILL; a cgroup is only removable once empty."""
+        end = time.monotonic() + deadline_s
+        while self.group is not None and self.group.pids() and time.monotonic() < end:
+            self.signal_tree(signal.SIGKILL)
+            await asyncio.sleep(0.005)

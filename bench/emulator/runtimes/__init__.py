@@ -1,0 +1,145 @@
+"""How each Lambda runtime is started on this machine, and what it really runs on.
+
+python3.x runs awslambdaric on the interpreter running us; nodejs*.x runs our small ESM
+bootstrap on the local node; java* runs our small bootstrap compiled on first use with
+the local javac. When the local version differs from the requested one we run anyway
+and say so (e.g. "python3.12 on CPython 3.11.7").
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import TargetError
+
+HERE = Path(__file__).resolve().parent
+NODE_BOOTSTRAP = HERE / "node_bootstrap.mjs"
+JAVA_BOOTSTRAP = HERE / "JavaBootstrap.java"
+
+
+@dataclass(frozen=True)
+class Launch:
+    argv: list[str]
+    env: dict[str, str]  # runtime-specific variables added to the sandbox's environment
+    runtime_version: str  # as INIT_START shows it, e.g. "python:3.12.v7"
+    substitution: str | None  # None when the local version is the requested one
+
+
+def runtime_version_arn(region: str, runtime_version: str, local: str) -> str:
+    """A stable ARN per (runtime, local interpreter): same machine, same ARN."""
+    digest = hashlib.sha256(f"{runtime_version}|{local}".encode()).hexdigest()
+    return f"arn:aws:lambda:{region}::runtime:{digest}"
+
+
+def _python(runtime: str, handler: str, code_dir: Path) -> Launch:
+    local = "{}.{}.{}".format(*sys.version_info[:3])
+    wanted = runtime.removeprefix("python")
+    sub = None if local.startswith(wanted + ".") else f"{runtime} on CPython {local}"
+    return Launch(
+        argv=[sys.executable, "-m", "awslambdaric", handler],
+        env={"PYTHONPATH": str(code_dir)},
+        runtime_version=f"python:{wanted}.v{sys.version_info.micro}",
+        substitution=sub,
+    )
+
+
+@functools.cache
+def _tool_version(binary: str, flag: str) -> str:
+    out = subprocess.run([binary, flag], capture_output=True, text=True, timeout=10, check=False)
+    return (out.stdout + out.stderr).strip()
+
+
+def _node(runtime: str, node_binary: str | None) -> Launch:
+    node = node_binary or shutil.which("node")
+    if not node:
+        raise TargetError(
+            f"{runtime} needs node on PATH (or SandboxSettings.node_binary): install Node.js"
+        )
+    local = _tool_version(node, "--version")  # "v20.20.2"
+    wanted = runtime.removeprefix("nodejs").removesuffix(".x")
+    sub = None if local.startswith(f"v{wanted}.") else f"{runtime} on Node {local}"
+    return Launch(
+        argv=[node, str(NODE_BOOTSTRAP)],
+        env={"NODE_PATH": "/opt/nodejs/node_modules"},
+        runtime_version=f"nodejs:{wanted}.v{local.rsplit('.', 1)[-1]}",
+        substitution=sub,
+    )
+
+
+def _java(runtime: str, code_dir: Path, cache_dir: Path, java_binary: str | None) -> Launch:
+    java = java_binary or shutil.which("java")
+    javac = shutil.which("javac")
+    if not java or not javac:
+        raise TargetError(
+            f"{runtime} needs a JDK (java and javac on PATH): install one, e.g. openjdk-17"
+        )
+    classes = _compile_java(javac, cache_dir)
+    banner = _tool_version(java, "-version")
+    match = re.search(r'version "([^"]+)"', banner)
+    local = match.group(1) if match else banner.splitlines()[0]
+    wanted = runtime.removeprefix("java")
+    sub = None if local.split(".")[0] == wanted else f"{runtime} on JDK {local}"
+    classpath = f"{classes}:{code_dir}:{code_dir}/lib/*"
+    return Launch(
+        # AWS starts managed Java with tiered compilation stopped at C1, for faster starts.
+        argv=[
+            java,
+            "-XX:+TieredCompilation",
+            "-XX:TieredStopAtLevel=1",
+            "-cp",
+            classpath,
+            "JavaBootstrap",
+        ],
+        env={},
+        runtime_version=f"java:{wanted}.v{local.rsplit('.', 1)[-1]}",
+        substitution=sub,
+    )
+
+
+def _compile_java(javac: str, cache_dir: Path) -> Path:
+    """Compile the bootstrap once per source version (keyed by its hash)."""
+    digest = hashlib.sha256(JAVA_BOOTSTRAP.read_bytes()).hexdigest()[:16]
+    out = cache_dir / f"java-bootstrap-{digest}"
+    if (out / "JavaBootstrap.class").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [javac, "-d", str(out), str(JAVA_BOOTSTRAP)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise TargetError(
+            f"{JAVA_BOOTSTRAP}: javac failed: {done.stderr.strip().splitlines()[-1:]}"
+        )
+    return out
+
+
+def launch_for(
+    runtime: str,
+    handler: str,
+    code_dir: Path,
+    *,
+    cache_dir: Path,
+    node_binary: str | None = None,
+    java_binary: str | None = None,
+) -> Launch:
+    if runtime.startswith("python3"):
+        return _python(runtime, handler, code_dir)
+    if runtime.startswith("nodejs"):
+        return _node(runtime, node_binary)
+    if runtime.startswith("java"):
+        return _java(runtime, code_dir, cache_dir, java_binary)
+    raise TargetError(
+        f"runtime {runtime!r} is not supported by the local target: use python3.x, "
+        "nodejs*.x or java*"
+    )

@@ -1,0 +1,562 @@
+"""Execution environments: one OS process + one Runtime API server each, and their manager.
+
+SandboxManager implements `contracts.Sandboxes` for the API layer: scale-out on
+concurrency, warm reuse, retirement by revision, idle eviction, reserved concurrency,
+timeouts, memory limit and init errors, with Lambda's platform lines for all of them.
+
+Warm sandboxes are reused LIFO: the most recently used one serves the next invoke, so
+after a burst the surplus sandboxes stay untouched and age out through idle eviction,
+and the live set shrinks to the concurrency actually needed (a FIFO would keep every one
+of them warm forever under a light steady load).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from bench.emulator import cgroups
+from bench.emulator import platform_lines as pl
+from bench.emulator.contracts import (
+    FunctionSpec,
+    InvokeResult,
+    LogSink,
+    ManagerInfo,
+    SandboxSettings,
+    Throttled,
+)
+from bench.emulator.measure import billed_ms, tree_peak_mb, vm_hwm_kb
+from bench.emulator.process import SandboxProcess
+from bench.emulator.runtime_api import Invocation, Posted, RuntimeApi
+from bench.emulator.runtimes import HERE as RUNTIMES_DIR
+from bench.emulator.runtimes import Launch, launch_for, runtime_version_arn
+from bench.errors import TargetError
+
+INIT_LIMIT_S = 10.0
+OOM_POLL_S = 0.02
+TAIL_BYTES = 4096
+SANDBOX_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+STOP_GRACE_S = 0.2
+
+
+def _doc(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Sandbox:
+    """One execution environment, from INIT_START to its last REPORT."""
+
+    def __init__(
+        self, spec: FunctionSpec, launch: Launch, sink: LogSink, group: cgroups.SandboxGroup | None
+    ) -> None:
+        self.spec = spec
+        self.launch = launch
+        self.sink = sink
+        self.group = group
+        self.instance_id = secrets.token_hex(16)
+        self.stream = pl.log_stream_name(spec.version)
+        self.json = spec.log_format == "JSON"
+        self.api = RuntimeApi()
+        self.proc = SandboxProcess(self._emit, group)
+        self.share = cgroups.cpu_share(spec.memory_mb)
+        self.invocations = 0
+        self.init_ms: float | None = None
+        self.peak_mb = 0.0
+        self.retired = False
+        self.broken = False  # timed out, died or failed init: never reused
+        self.idle_timer: asyncio.TimerHandle | None = None
+        self._tail: list[str] = []
+        self._spawn_ns = 0
+
+    # -- logging -------------------------------------------------------------------------
+    def _emit(self, epoch_ms: int, message: str) -> None:
+        self._tail.append(message)
+        self.sink.put_events(self.spec.log_group, self.stream, [(epoch_ms, message)])
+
+    def _tail_text(self) -> str:
+        raw = "".join(line + "\n" for line in self._tail).encode()
+        return raw[-TAIL_BYTES:].decode("utf-8", "ignore")
+
+    def _env(self) -> dict[str, str]:
+        s = self.spec
+        env = dict(s.environment)  # reserved names below win, as Lambda forbids overriding them
+        env.update(
+            {
+                "_HANDLER": s.handler,
+                "AWS_REGION": s.region,
+                "AWS_DEFAULT_REGION": s.region,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{s.runtime}",
+                "AWS_LAMBDA_FUNCTION_NAME": s.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(s.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": s.version,
+                "AWS_LAMBDA_LOG_GROUP_NAME": s.log_group,
+                "AWS_LAMBDA_LOG_STREAM_NAME": self.stream,
+                "AWS_LAMBDA_RUNTIME_API": self.api.address,
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "LAMBDA_TASK_ROOT": str(s.code_dir),
+                "LAMBDA_RUNTIME_DIR": str(RUNTIMES_DIR),
+                "TZ": "UTC",
+                "LANG": "en_US.UTF-8",
+                "PATH": SANDBOX_PATH,
+            }
+        )
+        if self.json:
+            env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        env.update(self.launch.env)
+        return env
+
+    # -- init ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.api.start()
+        env = self._env()
+        self._spawn_ns = time.perf_counter_ns()
+        spawn_ms = time.time_ns() // 1_000_000
+        version = self.launch.runtime_version
+        arn = runtime_version_arn(self.spec.region, version, self.launch.argv[0])
+        self._emit(
+            spawn_ms,
+            pl.init_start(
+                version,
+                arn,
+                json_format=self.json,
+                epoch_ms=spawn_ms,
+                function_name=self.spec.name,
+                function_version=self.spec.version,
+                instance_id=self.instance_id,
+                memory_mb=self.spec.memory_mb,
+            ),
+        )
+        self.proc.spawn(self.launch.argv, env, self.spec.code_dir)
+
+    async def wait_init(self) -> tuple[str, str | None, bytes]:
+        """('ready'|'error'|'timeout', error type, error document) once init settles."""
+        waits: set[asyncio.Future[Any]] = {self.api.init_settled, self.proc.exited}
+        done, _ = await asyncio.wait(
+            waits,
+            timeout=INIT_LIMIT_S,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        api = self.api
+        self._record_peak()  # before an init failure ends the process
+        if api.first_next_ns is not None:
+            self.init_ms = (api.first_next_ns - self._spawn_ns) / 1e6
+            return "ready", None, b""
+        self.broken = True
+        if api.init_error is not None:
+            self.init_ms = (api.init_error.at_ns - self._spawn_ns) / 1e6
+            err = api.init_error
+            etype = err.error_type or _error_type_of(err.body) or "Runtime.Unknown"
+            return "error", etype, err.body
+        self.init_ms = (time.perf_counter_ns() - self._spawn_ns) / 1e6
+        if not done:
+            return (
+                "timeout",
+                "Sandbox.Timedout",
+                _doc("Sandbox.Timedout", f"INIT phase timed out after {INIT_LIMIT_S:.2f} seconds"),
+            )
+        code = self.proc.returncode
+        return (
+            "error",
+            "Runtime.ExitError",
+            _doc("Runtime.ExitError", f"Error: Runtime exited with error: {_exit_text(code)}"),
+        )
+
+    def init_failed(
+        self, request_id: str, status: str, etype: str | None, doc: bytes, want_tail: bool
+    ) -> InvokeResult:
+        """Lambda's answer to an invoke whose sandbox could not initialise."""
+        self.proc.drain()
+        init_ms = self.init_ms or 0.0
+        now = _now_ms()
+        self._emit(now, pl.init_report(init_ms, status, etype, json_format=self.json, epoch_ms=now))
+        t0 = time.perf_counter_ns()
+        self._emit(
+            now, pl.start(request_id, self.spec.version, json_format=self.json, epoch_ms=now)
+        )
+        duration = (time.perf_counter_ns() - t0) / 1e6
+        self._finish(
+            request_id,
+            duration,
+            init_ms,
+            "error" if status == "error" else status,
+            etype,
+            first=False,
+            measure=False,
+        )
+        return InvokeResult(
+            payload=doc,
+            function_error="Unhandled",
+            request_id=request_id,
+            executed_version=self.spec.version,
+            log_tail=self._tail_text() if want_tail else None,
+        )
+
+    # -- invoke --------------------------------------------------------------------------
+    async def invoke(self, payload: bytes, request_id: str, want_tail: bool) -> InvokeResult:
+        first = self.invocations == 0
+        self.invocations += 1
+        if not first:
+            self._tail = []  # a cold invoke's tail keeps its INIT lines, as Lambda's does
+        spec = self.spec
+        now = _now_ms()
+        self._emit(now, pl.start(request_id, spec.version, json_format=self.json, epoch_ms=now))
+        inv = Invocation(request_id, payload, now + spec.timeout_s * 1000, spec.arn, _trace_id())
+        dispatched = time.perf_counter_ns()
+        self.api.dispatch(inv)
+        oom = asyncio.ensure_future(self._watch_memory())
+        try:
+            waits: set[asyncio.Future[Any]] = {inv.done, self.proc.exited, oom}
+            await asyncio.wait(
+                waits,
+                timeout=spec.timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            oom.cancel()
+        started = inv.handed_ns or dispatched
+        if inv.done.done():
+            posted = inv.done.result()
+            return self._answered(inv, posted, (posted.at_ns - started) / 1e6, first, want_tail)
+        duration = (time.perf_counter_ns() - started) / 1e6
+        self.broken = True
+        message = ""
+        if (oom.done() and not oom.cancelled()) or self._kernel_oom():
+            etype, status, doc = (
+                "Runtime.OutOfMemory",
+                "error",
+                _doc(
+                    "Runtime.OutOfMemory",
+                    f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
+                ),
+            )
+        elif self.proc.exited.done():
+            etype, status, doc = (
+                "Runtime.ExitError",
+                "error",
+                _doc(
+                    "Runtime.ExitError",
+                    f"RequestId: {request_id} Error: Runtime exited with error: "
+                    f"{_exit_text(self.proc.returncode)}",
+                ),
+            )
+        else:
+            etype, status = None, "timeout"
+            # Lambda logs this line and returns it as the error message, word for word.
+            message = pl.timed_out(request_id, spec.timeout_s, _now_ms())
+            doc = _doc("Sandbox.Timedout", message)
+        self._record_peak()
+        await self.proc.kill()
+        if status == "timeout":
+            self._emit(_now_ms(), message)
+        self._finish(
+            request_id,
+            duration,
+            self.init_ms if first else None,
+            status,
+            etype,
+            first=first,
+            measure=False,
+        )
+        return InvokeResult(
+            payload=doc,
+            function_error="Unhandled",
+            request_id=request_id,
+            executed_version=spec.version,
+            log_tail=self._tail_text() if want_tail else None,
+        )
+
+    def _answered(
+        self, inv: Invocation, posted: Posted, duration: float, first: bool, want_tail: bool
+    ) -> InvokeResult:
+        self.proc.drain()
+        failed = posted.kind == "error"
+        etype = (posted.error_type or _error_type_of(posted.body)) if failed else None
+        self._finish(
+            inv.request_id,
+            duration,
+            self.init_ms if first else None,
+            "error" if failed else "success",
+            etype,
+            first=first,
+            measure=True,
+            status_in_text=False,
+        )
+        return InvokeResult(
+            payload=posted.body,
+            function_error="Unhandled" if failed else None,
+            request_id=inv.request_id,
+            executed_version=self.spec.version,
+            log_tail=self._tail_text() if want_tail else None,
+        )
+
+    def _finish(
+        self,
+        request_id: str,
+        duration: float,
+        init_ms: float | None,
+        status: str,
+        etype: str | None,
+        *,
+        first: bool,
+        measure: bool,
+        status_in_text: bool = True,
+    ) -> None:
+        if measure:
+            self._record_peak()
+        billed_init = init_ms if init_ms is not None else (self.init_ms if first else None)
+        rep = pl.Report(
+            request_id,
+            duration,
+            billed_ms(duration, billed_init),
+            self.spec.memory_mb,
+            math.ceil(self.peak_mb),
+            init_ms,
+            status,
+            etype,
+        )
+        now = _now_ms()
+        self._emit(now, pl.end(request_id, status, json_format=self.json, epoch_ms=now))
+        if not self.json and not status_in_text:
+            # Lambda's text REPORT names a status only for timeouts and runtime failures.
+            rep = pl.Report(
+                rep.request_id,
+                rep.duration_ms,
+                rep.billed_ms,
+                rep.memory_mb,
+                rep.max_memory_used_mb,
+                rep.init_duration_ms,
+            )
+        self._emit(now, pl.report(rep, json_format=self.json, epoch_ms=now))
+
+    def _record_peak(self) -> None:
+        pids = self.proc.tree() if self.proc.alive else []
+        self.peak_mb = max(self.peak_mb, tree_peak_mb(pids or [self.proc.pid]))
+
+    def _kernel_oom(self) -> bool:
+        return self.group is not None and self.group.oom_kills() > 0
+
+    async def _watch_memory(self) -> None:
+        """Returns (ending the invoke) once the sandbox's peak RSS passes its memory size.
+
+        VmHWM is a high-water mark, so a spike between two polls is still seen."""
+        limit_kb = self.spec.memory_mb * 1024
+        pid = self.proc.pid
+        while True:
+            await asyncio.sleep(OOM_POLL_S)
+            hwm = vm_hwm_kb(pid)
+            if hwm > limit_kb:
+                self.peak_mb = max(self.peak_mb, hwm / 1024)
+                return
+
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        await self.proc.kill(grace_s)
+        await self.api.close()
+        if self.group is not None:
+            self.group.remove()
+
+
+def _trace_id() -> str:
+    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+    return f"Root={root};Parent={secrets.token_hex(8)};Sampled=0"
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "unknown"
+    return f"signal: {_signame(-code)}" if code < 0 else f"exit status {code}"
+
+
+def _signame(num: int) -> str:
+    import signal
+
+    with contextlib.suppress(ValueError):
+        return signal.Signals(num).name.removeprefix("SIG").lower()
+    return str(num)
+
+
+def _error_type_of(body: bytes) -> str | None:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    value = doc.get("errorType") if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _host_cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+class SandboxManager:
+    """The `Sandboxes` protocol of contracts.py."""
+
+    def __init__(self, sink: LogSink, settings: SandboxSettings | None = None) -> None:
+        self._sink = sink
+        self._settings = settings or SandboxSettings()
+        self._hierarchy = cgroups.detect(self._settings.cpu_limits)
+        self._own_scratch = self._settings.state_dir is None
+        self._scratch = self._settings.state_dir or Path(tempfile.mkdtemp(prefix="coldbench-sbx-"))
+        self._idle: dict[tuple[str, str], list[Sandbox]] = defaultdict(list)
+        self._live: set[Sandbox] = set()
+        self._inflight: dict[str, int] = defaultdict(int)
+        self._stopping: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._host_cpus = len(os.sched_getaffinity(0))
+        self._subs: dict[str, str] = {}
+        self._started = 0
+        self._oversub = 0
+        self._live_share = 0.0
+        self._max_share = 0.0
+
+    async def invoke(
+        self,
+        spec: FunctionSpec,
+        payload: bytes,
+        *,
+        request_id: str,
+        reserved_concurrency: int | None,
+        log_tail: bool,
+    ) -> InvokeResult:
+        if self._closing:
+            raise TargetError("the local Lambda is shutting down: invoke refused")
+        name = spec.name
+        if reserved_concurrency is not None and self._inflight[name] >= reserved_concurrency:
+            raise Throttled("ReservedFunctionConcurrentInvocationLimitExceeded")
+        self._inflight[name] += 1
+        sb: Sandbox | None = None
+        try:
+            sb = self._take_idle(spec)
+            if sb is None:
+                sb = await self._new_sandbox(spec)
+                status, etype, doc = await sb.wait_init()
+                if status != "ready":
+                    return sb.init_failed(request_id, status, etype, doc, log_tail)
+            return await sb.invoke(payload, request_id, log_tail)
+        except BaseException:
+            if sb is not None:
+                sb.broken = True  # cancelled or failed half-way: its state is unknown
+            raise
+        finally:
+            self._inflight[name] -= 1
+            if sb is not None:
+                self._release(sb)
+
+    def _take_idle(self, spec: FunctionSpec) -> Sandbox | None:
+        stack = self._idle.get((spec.name, spec.revision_id))
+        while stack:
+            sb = stack.pop()
+            if sb.idle_timer is not None:
+                sb.idle_timer.cancel()
+                sb.idle_timer = None
+            if sb.proc.alive and not sb.retired:
+                return sb
+            self._stop(sb)
+        return None
+
+    async def _new_sandbox(self, spec: FunctionSpec) -> Sandbox:
+        launch = launch_for(
+            spec.runtime,
+            spec.handler,
+            spec.code_dir,
+            cache_dir=self._scratch,
+            node_binary=self._settings.node_binary,
+            java_binary=self._settings.java_binary,
+        )
+        if launch.substitution:
+            self._subs[spec.runtime] = launch.substitution
+        group = None
+        if self._hierarchy is not None:
+            group = cgroups.SandboxGroup(self._hierarchy, secrets.token_hex(8), spec.memory_mb)
+        sb = Sandbox(spec, launch, self._sink, group)
+        self._live.add(sb)
+        self._started += 1
+        self._live_share += sb.share
+        if self._live_share > self._host_cpus:
+            self._oversub += 1
+        self._max_share = max(self._max_share, self._live_share / self._host_cpus)
+        try:
+            await sb.start()
+        except BaseException:
+            self._stop(sb)
+            raise
+        return sb
+
+    def _release(self, sb: Sandbox) -> None:
+        if sb.broken or sb.retired or self._closing or not sb.proc.alive:
+            self._stop(sb)
+            return
+        self._idle[(sb.spec.name, sb.spec.revision_id)].append(sb)
+        sb.idle_timer = asyncio.get_running_loop().call_later(
+            self._settings.idle_timeout_s, self._evict, sb
+        )
+
+    def _evict(self, sb: Sandbox) -> None:
+        stack = self._idle.get((sb.spec.name, sb.spec.revision_id), [])
+        if sb in stack:
+            stack.remove(sb)
+            self._stop(sb)
+
+    def _stop(self, sb: Sandbox) -> None:
+        if sb not in self._live:
+            return
+        self._live.discard(sb)
+        self._live_share -= sb.share
+        task = asyncio.get_running_loop().create_task(sb.stop())
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    def retire(self, function_name: str, keep_revision: str | None = None) -> None:
+        for (name, revision), stack in list(self._idle.items()):
+            if name == function_name and revision != keep_revision:
+                for sb in stack:
+                    self._stop(sb)
+                del self._idle[(name, revision)]
+        for sb in self._live:
+            if sb.spec.name == function_name and sb.spec.revision_id != keep_revision:
+                sb.retired = True  # busy: stopped by _release after its current invoke
+
+    async def shutdown(self) -> None:
+        self._closing = True
+        self._idle.clear()
+        for sb in list(self._live):
+            self._stop(sb)
+        while self._stopping:
+            await asyncio.gather(*list(self._stopping), return_exceptions=True)
+        if self._hierarchy is not None:
+            self._hierarchy.remove()
+        if self._own_scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def info(self) -> ManagerInfo:
+        h = self._hierarchy
+        return ManagerInfo(
+            cpu_limits=h is not None,
+            cgroup_version=h.version if h else None,
+            host_cpus=self._host_cpus,
+            host_cpu_model=_host_cpu_model(),
+            runtime_substitutions=dict(self._subs),
+            oversubscription_events=self._oversub,
+            max_cpu_share=round(self._max_share, 3),
+            sandboxes_started=self._started,
+            sandboxes_live=len(self._live),
+        )
