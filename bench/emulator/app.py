@@ -1,0 +1,300 @@
+"""The embedded local target: Lambda + CloudWatch Logs on 127.0.0.1, in-process.
+
+`Emulator` runs the aiohttp server and the SandboxManager on a background thread with its
+own event loop, so synchronous callers (the harness, boto3 in tests) can use it over real
+HTTP. `serve_forever` is `bench emulator`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import shutil
+import signal
+import socket
+import string
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from bench.emulator.auth import Credentials
+from bench.emulator.contracts import LogSink, ManagerInfo, Sandboxes, SandboxSettings
+from bench.errors import TargetError
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from bench.emulator.lambda_api import LambdaApi
+    from bench.emulator.quota import QuotaLimiter
+
+SandboxFactory = Callable[[LogSink, SandboxSettings], Sandboxes]
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 60.0
+
+
+def _default_factory(sink: LogSink, settings: SandboxSettings) -> Sandboxes:
+    from bench.emulator.sandbox import SandboxManager
+
+    return SandboxManager(sink, settings)
+
+
+def _fresh_credentials() -> tuple[str, str]:
+    upper = string.ascii_uppercase + string.digits
+    access = "AKIA" + "".join(secrets.choice(upper) for _ in range(16))
+    return access, secrets.token_urlsafe(30)
+
+
+def _manager_section(info: ManagerInfo) -> dict[str, Any]:
+    return {
+        "cpu_limits": info.cpu_limits,
+        "cgroup_version": info.cgroup_version,
+        "host_cpus": info.host_cpus,
+        "host_cpu_model": info.host_cpu_model,
+        "runtime_substitutions": dict(info.runtime_substitutions),
+        "oversubscription": {
+            "events": info.oversubscription_events,
+            "max_cpu_share": info.max_cpu_share,
+        },
+        "sandboxes_started": info.sandboxes_started,
+        "sandboxes_live": info.sandboxes_live,
+    }
+
+
+class Emulator:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        region: str = "us-east-1",
+        state_dir: Path | None = None,
+        sandbox_settings: SandboxSettings | None = None,
+        quota_mode: bool = False,
+        log_delay_s: float = 0.0,
+        pending_delay_s: float = 0.1,
+        update_delay_s: float = 0.1,
+        idle_timeout_s: float = 600.0,
+        sandboxes_factory: SandboxFactory | None = None,
+    ) -> None:
+        self.port = port
+        self.region = region
+        self.quota_mode = quota_mode
+        self.log_delay_s = log_delay_s
+        self.pending_delay_s = pending_delay_s
+        self.update_delay_s = update_delay_s
+        self.access_key_id, self.secret_access_key = _fresh_credentials()
+        self.account_id = "".join(secrets.choice(string.digits) for _ in range(12))
+        self.endpoint_url = ""
+        self._own_state = state_dir is None
+        self._state_dir = state_dir
+        settings = sandbox_settings or SandboxSettings()
+        self._settings = replace(settings, idle_timeout_s=idle_timeout_s)
+        self._factory = sandboxes_factory or _default_factory
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._sandboxes: Sandboxes | None = None
+        self._lambda: LambdaApi | None = None
+        self._quota: QuotaLimiter | None = None
+        self._stopped = False
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Serve on a background thread; returns once the socket is listening."""
+        if self._thread is not None:
+            return
+        if self._state_dir is None:
+            self._state_dir = Path(tempfile.mkdtemp(prefix="coldbench-emulator-"))
+        self._state_dir.mkdir(parents=True, exist_ok=True)
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._startup())
+            except BaseException as exc:  # reported to start()'s caller below
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="coldbench-emulator", daemon=True)
+        self._thread.start()
+        if not ready.wait(START_TIMEOUT_S):
+            raise TargetError(f"the local Lambda did not start within {START_TIMEOUT_S:.0f} s")
+        if failure:
+            self._thread.join()
+            self._thread = None
+            raise TargetError(f"the local Lambda could not start: {failure[0]}") from failure[0]
+
+    async def _startup(self) -> None:
+        from aiohttp import web
+
+        from bench.emulator.functions import Registry
+        from bench.emulator.lambda_api import LambdaApi
+        from bench.emulator.logs_api import LogsApi
+        from bench.emulator.logstore import LogStore
+        from bench.emulator.quota import QuotaLimiter
+        from bench.emulator.server import build_app
+
+        assert self._state_dir is not None
+        loop = asyncio.get_running_loop()
+        store = LogStore(
+            region=self.region, account_id=self.account_id, ingestion_delay_s=self.log_delay_s
+        )
+        settings = self._settings
+        if settings.state_dir is None:
+            settings = replace(settings, state_dir=self._state_dir / "sandboxes")
+            settings.state_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+        self._sandboxes = sandboxes = self._factory(store, settings)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", self.port))  # loopback only, never 0.0.0.0
+        except OSError as exc:
+            sock.close()
+            raise TargetError(
+                f"cannot listen on 127.0.0.1:{self.port} ({exc.strerror}): pick another --port"
+            ) from exc
+        self.port = sock.getsockname()[1]
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        functions_dir = self._state_dir / "functions"
+        functions_dir.mkdir(parents=True, exist_ok=True)
+        registry = Registry(
+            region=self.region,
+            account_id=self.account_id,
+            functions_dir=functions_dir,
+            pending_delay_s=self.pending_delay_s,
+            update_delay_s=self.update_delay_s,
+            schedule=lambda delay, fire: loop.call_later(delay, fire) and None,
+            on_current=lambda name, revision: sandboxes.retire(name, keep_revision=revision),
+        )
+        self._lambda = LambdaApi(
+            registry, sandboxes, functions_dir=functions_dir, endpoint=self.endpoint_url
+        )
+        self._quota = QuotaLimiter(self.quota_mode)
+        app = build_app(
+            lambda_api=self._lambda,
+            logs_api=LogsApi(store),
+            credentials=Credentials(self.access_key_id, self.secret_access_key),
+            quota=self._quota,
+        )
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+
+    async def _shutdown(self) -> None:
+        if self._lambda is not None:
+            for task in list(self._lambda.background):
+                task.cancel()
+            await asyncio.gather(*self._lambda.background, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._sandboxes is not None:
+            await self._sandboxes.shutdown()
+
+    def stop(self) -> None:
+        """Stop every sandbox and the server. Safe to call twice, or before start()."""
+        if self._stopped:
+            return
+        self._stopped = True
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+            future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+            try:
+                future.result(STOP_TIMEOUT_S)
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(STOP_TIMEOUT_S)
+        if self._own_state and self._state_dir is not None:
+            shutil.rmtree(self._state_dir, ignore_errors=True)
+
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- facts -----------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """Fidelity facts for the run manifest, plus the quota-mode throttle counters."""
+        out: dict[str, Any] = {}
+        if self._sandboxes is not None:
+            out.update(_manager_section(self._sandboxes.info()))
+        out["quota_mode"] = self.quota_mode
+        out["throttles"] = dict(self._quota.throttles) if self._quota is not None else {}
+        out["async_invokes_dropped"] = self._lambda.async_dropped if self._lambda else 0
+        out["log_delay_s"] = self.log_delay_s
+        out["endpoint_url"] = self.endpoint_url or None
+        return out
+
+
+def emulator_info() -> dict[str, Any]:
+    """What this machine can emulate, without starting a server (`bench emulator --info`)."""
+    from bench.emulator.logstore import LogStore
+
+    scratch = Path(tempfile.mkdtemp(prefix="coldbench-info-"))
+    try:
+        manager = _default_factory(LogStore(), SandboxSettings(state_dir=scratch))
+        try:
+            out = _manager_section(manager.info())
+        finally:
+            asyncio.run(manager.shutdown())
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    out["quota_mode"] = False
+    out["local_runtimes"] = {
+        "python": f"CPython {sys.version.split()[0]}",
+        "node": shutil.which("node"),
+        "java": shutil.which("java"),
+    }
+    return out
+
+
+def serve_forever(
+    *, port: int, state_dir: Path | None, quota_mode: bool, echo: Callable[[str], None]
+) -> None:
+    """`bench emulator`: print shell exports, serve until Ctrl-C or SIGTERM, stop sandboxes."""
+    emulator = Emulator(port=port, state_dir=state_dir, quota_mode=quota_mode)
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        emulator.start()
+        echo(f"export AWS_ENDPOINT_URL={emulator.endpoint_url}")
+        echo(f"export AWS_ACCESS_KEY_ID={emulator.access_key_id}")
+        echo(f"export AWS_SECRET_ACCESS_KEY={emulator.secret_access_key}")
+        echo(f"export AWS_DEFAULT_REGION={emulator.region}")
+        echo(f"# local Lambda + CloudWatch Logs on {emulator.endpoint_url}; Ctrl-C stops it")
+        while not done.wait(0.5):  # short waits keep the main thread responsive to signals
+            pass
+    finally:
+        emulator.stop()
+        for sig, handler in previous.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, handler)
+    echo("# stopped: every sandbox is gone")

@@ -1,0 +1,153 @@
+"""The aiohttp application: SigV4 on every request, quota checks, routing, error shapes.
+
+Requests carrying `X-Amz-Target: Logs_20140328.<Operation>` are CloudWatch Logs (JSON
+protocol, POST /); everything else is routed as the Lambda REST API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from bench.emulator.auth import AuthFailure, Credentials, SignedRequest, verify
+from bench.emulator.errors import AwsError, logs_error, too_many_requests
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from bench.emulator.lambda_api import LambdaApi
+    from bench.emulator.logs_api import LogsApi
+    from bench.emulator.quota import QuotaLimiter
+
+log = logging.getLogger(__name__)
+
+LOGS_PREFIX = "Logs_20140328."
+LOGS_CONTENT_TYPE = "application/x-amz-json-1.1"
+# Large enough for a 50 MB zip sent base64-encoded inside CreateFunction's JSON.
+CLIENT_MAX_SIZE = 80 * 1024 * 1024
+
+
+def _error_response(exc: AwsError, *, logs: bool, request_id: str) -> web.Response:
+    from aiohttp import web
+
+    headers = {"x-amzn-RequestId": request_id, **exc.headers}
+    if logs:
+        body = {"__type": exc.code, "message": exc.message}
+        return web.Response(
+            body=json.dumps(body).encode(),
+            status=exc.status,
+            headers=headers,
+            content_type=LOGS_CONTENT_TYPE,
+        )
+    headers["x-amzn-ErrorType"] = exc.code
+    return web.Response(
+        body=json.dumps(exc.body).encode(),
+        status=exc.status,
+        headers=headers,
+        content_type="application/json",
+    )
+
+
+def _throttled(logs: bool) -> AwsError:
+    if logs:
+        return logs_error("ThrottlingException", "Rate exceeded")
+    return too_many_requests("CallerRateLimitExceeded", "Rate exceeded.")
+
+
+class _Front:
+    """Everything every request goes through before and after its handler."""
+
+    def __init__(self, logs_api: LogsApi, credentials: Credentials, quota: QuotaLimiter) -> None:
+        self.logs_api = logs_api
+        self.credentials = credentials
+        self.quota = quota
+        self.operations: dict[tuple[str, str], str] = {}
+
+    async def logs_entry(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
+        operation = request.headers.get("X-Amz-Target", "").removeprefix(LOGS_PREFIX)
+        raw = await request.read()
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError as exc:
+            raise logs_error("SerializationException", "Request body is not valid JSON.") from exc
+        if not isinstance(data, dict):
+            raise logs_error("SerializationException", "Request body must be a JSON object.")
+        result = self.logs_api.handle(operation, data)
+        return web.Response(body=json.dumps(result).encode(), content_type=LOGS_CONTENT_TYPE)
+
+    def operation_of(self, request: web.Request, is_logs: bool) -> str | None:
+        if is_logs:
+            return request.headers["X-Amz-Target"].removeprefix(LOGS_PREFIX)
+        route = request.match_info.route
+        if route.resource is None:
+            return None
+        return self.operations.get((route.method, route.resource.canonical))
+
+    async def authorise(self, request: web.Request, is_logs: bool) -> str:
+        """Verify the signature and the quota; return the operation name."""
+        body = await request.read()
+        headers: dict[str, list[str]] = {}
+        for name, value in request.headers.items():
+            headers.setdefault(name.lower(), []).append(value)
+        path, _, query = request.raw_path.partition("?")
+        verify(SignedRequest(request.method, path, query, headers, body), self.credentials)
+        operation = self.operation_of(request, is_logs)
+        if operation is None:
+            raise AwsError(
+                "UnknownOperationException",
+                f"The local Lambda does not implement {request.method} {path}.",
+                404,
+            )
+        if not self.quota.allow("logs" if is_logs else "lambda", operation):
+            raise _throttled(is_logs)
+        return operation
+
+    async def __call__(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        from aiohttp import web
+
+        request_id = str(uuid.uuid4())
+        is_logs = request.headers.get("X-Amz-Target", "").startswith(LOGS_PREFIX)
+        try:
+            await self.authorise(request, is_logs)
+            response = await (self.logs_entry(request) if is_logs else handler(request))
+        except AuthFailure as exc:
+            error = AwsError(exc.code, exc.message, 403, body={"message": exc.message})
+            response = _error_response(error, logs=is_logs, request_id=request_id)
+        except AwsError as exc:
+            response = _error_response(exc, logs=is_logs, request_id=request_id)
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # one broken request must not take the server down
+            log.exception("internal error on %s %s", request.method, request.path)
+            code = "ServiceUnavailableException" if is_logs else "ServiceException"
+            body = {"Type": "Service", "Message": f"Internal error in the local emulator: {exc}"}
+            error = AwsError(code, body["Message"], 500, body=body)
+            response = _error_response(error, logs=is_logs, request_id=request_id)
+        response.headers.setdefault("x-amzn-RequestId", request_id)
+        return response
+
+
+def build_app(
+    *,
+    lambda_api: LambdaApi,
+    logs_api: LogsApi,
+    credentials: Credentials,
+    quota: QuotaLimiter,
+) -> web.Application:
+    from aiohttp import web
+
+    front = _Front(logs_api, credentials, quota)
+    app = web.Application(middlewares=[web.middleware(front)], client_max_size=CLIENT_MAX_SIZE)
+    app.router.add_route("POST", "/", front.logs_entry)
+    for method, path, handler, operation in lambda_api.routes():
+        route = app.router.add_route(method, path, handler)
+        canonical = route.resource.canonical if route.resource else path
+        front.operations[(method, canonical)] = operation
+    return app

@@ -1,0 +1,196 @@
+"""Checks on CreateFunction / UpdateFunctionConfiguration parameters, with AWS's messages."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from bench.emulator.errors import invalid_param, validation
+
+# The enum AWS lists in its error message (recorded 2026-01), in AWS's own order.
+RUNTIMES = [
+    "nodejs20.x",
+    "python3.14",
+    "provided.al2023",
+    "python3.12",
+    "python3.13",
+    "nodejs24.x",
+    "nodejs22.x",
+    "java25",
+    "python3.10",
+    "python3.11",
+    "java21",
+    "ruby3.3",
+    "ruby3.4",
+    "ruby3.2",
+    "python3.8",
+    "python3.9",
+    "java17",
+    "nodejs16.x",
+    "dotnet10",
+    "dotnet8",
+    "java11",
+    "dotnet6",
+    "nodejs18.x",
+    "provided.al2",
+    "java8.al2",
+]
+# Past their "block function create/update" date: AWS refuses them with its own message.
+BLOCKED_RUNTIMES = frozenset(
+    {
+        "python2.7",
+        "python3.6",
+        "python3.7",
+        "python3.8",
+        "python3.9",
+        "nodejs",
+        "nodejs4.3",
+        "nodejs6.10",
+        "nodejs8.10",
+        "nodejs10.x",
+        "nodejs12.x",
+        "nodejs14.x",
+        "nodejs16.x",
+        "nodejs18.x",
+        "java8",
+        "go1.x",
+        "provided",
+        "ruby2.5",
+        "ruby2.7",
+        "dotnetcore1.0",
+        "dotnetcore2.0",
+        "dotnetcore2.1",
+        "dotnetcore3.1",
+        "dotnet6",
+    }
+)
+ROLE_PATTERN = r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"
+NAME_RE = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
+ARCHITECTURES = ("x86_64", "arm64")
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+MAX_ENV_BYTES = 4096
+
+
+def check_name(name: Any) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise validation(
+            f"1 validation error detected: Value '{name}' at 'functionName' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9-_]+"
+        )
+    return name
+
+
+def check_runtime(runtime: Any) -> str:
+    if runtime in BLOCKED_RUNTIMES:
+        raise invalid_param(
+            f"The runtime parameter of {runtime} is no longer supported for creating or updating "
+            "AWS Lambda functions. We recommend you use a supported runtime while creating or "
+            "updating functions."
+        )
+    if runtime not in RUNTIMES:
+        raise invalid_param(
+            f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy "
+            f"enum value set: [{', '.join(RUNTIMES)}] or be a valid ARN"
+        )
+    return str(runtime)
+
+
+def check_role(role: Any) -> str:
+    if not isinstance(role, str) or not re.fullmatch(ROLE_PATTERN, role):
+        raise validation(
+            f"1 validation error detected: Value '{role}' at 'role' failed to satisfy "
+            f"constraint: Member must satisfy regular expression pattern: {ROLE_PATTERN}"
+        )
+    return role
+
+
+def check_memory(memory: Any) -> int:
+    if not isinstance(memory, int) or isinstance(memory, bool):
+        raise invalid_param(f"'MemorySize' value {memory!r} is not an integer.")
+    if memory < 128:
+        raise invalid_param(
+            f"'MemorySize' value failed to satisfy constraint: Member must have value greater "
+            f"than or equal to 128 (got {memory})"
+        )
+    if memory > 10240:
+        raise invalid_param(
+            f"'MemorySize' value failed to satisfy constraint: Member must have value less "
+            f"than or equal to 10240 (got {memory})"
+        )
+    return memory
+
+
+def check_timeout(timeout: Any) -> int:
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= 900:
+        raise invalid_param(
+            f"'Timeout' value {timeout!r} failed to satisfy constraint: Member must have value "
+            "between 1 and 900 seconds"
+        )
+    return timeout
+
+
+def check_environment(env: Any) -> dict[str, str] | None:
+    if env is None:
+        return None
+    variables = env.get("Variables", {}) if isinstance(env, dict) else None
+    if not isinstance(variables, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in variables.items()
+    ):
+        raise invalid_param("Environment.Variables must map strings to strings.")
+    measured = json.dumps(variables, separators=(",", ":"))
+    if len(measured.encode()) > MAX_ENV_BYTES:
+        raise invalid_param(
+            "Lambda was unable to configure your environment variables because the environment "
+            "variables you have provided exceeded the 4KB limit. String measured: " + measured
+        )
+    return dict(variables)
+
+
+def check_architectures(archs: Any) -> tuple[str, ...]:
+    if archs is None:
+        return ("x86_64",)
+    if not isinstance(archs, list) or len(archs) != 1:
+        raise validation(
+            f"1 validation error detected: Value '[{', '.join(map(str, archs or []))}]' at "
+            "'architectures' failed to satisfy constraint: Member must have length less than "
+            "or equal to 1"
+        )
+    if archs[0] not in ARCHITECTURES:
+        raise validation(
+            f"1 validation error detected: Value '[{archs[0]}]' at 'architectures' failed to "
+            "satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value "
+            "set: [x86_64, arm64], Member must not be null]"
+        )
+    return (archs[0],)
+
+
+def check_logging(logging: Any, name: str, current: dict[str, str] | None) -> dict[str, str]:
+    """Merge a LoggingConfig request into the current one; JSON adds the two log levels."""
+    merged = dict(current or {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"})
+    if logging is None:
+        return merged
+    if not isinstance(logging, dict):
+        raise invalid_param("LoggingConfig must be an object.")
+    fmt = logging.get("LogFormat", merged["LogFormat"])
+    if fmt not in ("Text", "JSON"):
+        raise invalid_param(f"LoggingConfig.LogFormat must be Text or JSON, not {fmt!r}.")
+    merged["LogFormat"] = fmt
+    if logging.get("LogGroup"):
+        merged["LogGroup"] = str(logging["LogGroup"])
+    for key in ("ApplicationLogLevel", "SystemLogLevel"):
+        if key in logging:
+            if fmt != "JSON":
+                raise invalid_param(
+                    f"LoggingConfig.{key} requires LogFormat JSON; set LogFormat to JSON first."
+                )
+            if logging[key] not in LOG_LEVELS:
+                raise invalid_param(f"LoggingConfig.{key} must be one of {', '.join(LOG_LEVELS)}.")
+            merged[key] = logging[key]
+    if fmt == "JSON":
+        merged.setdefault("ApplicationLogLevel", "INFO")
+        merged.setdefault("SystemLogLevel", "INFO")
+    else:
+        merged.pop("ApplicationLogLevel", None)
+        merged.pop("SystemLogLevel", None)
+    return merged
