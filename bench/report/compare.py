@@ -1,0 +1,140 @@
+"""Compare two runs: a terminal table and reports/compare-<base>--<new>.html."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.report import charts
+from bench.report.html import number, render, svg
+from bench.report.load import LoadedRun, load_run
+from bench.stats import CompareRow, compare_runs, run_level_mismatch
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+MARK_TEXT = {
+    "regression": "REGRESSION",
+    "improvement": "improvement",
+    "large-not-significant": "large, not significant",
+    "unchanged": "unchanged",
+    "insufficient": "insufficient data",
+    "not-comparable": "not comparable",
+}
+MARK_STYLE = {
+    "regression": "bold red",
+    "improvement": "green",
+    "large-not-significant": "yellow",
+    "insufficient": "dim",
+    "not-comparable": "dim",
+}
+
+
+@dataclass
+class CompareOutcome:
+    path: Path
+    rows: list[CompareRow]
+    base_id: str
+    new_id: str
+    metrics: list[str]
+    factor: float
+    alpha: float
+    regressions: int = 0
+    improvements: int = 0
+    not_comparable: int = 0
+    insufficient: int = 0
+    run_problem: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _ratio_ci(row: CompareRow) -> str:
+    if math.isnan(row.ratio_ci_low):
+        return "–"
+    return f"{row.ratio_ci_low:.3f} – {row.ratio_ci_high:.3f}"
+
+
+def _p(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.2g}"
+
+
+def row_cells(row: CompareRow) -> list[str]:
+    """The columns shared by the terminal table and the HTML page."""
+    ratio = "–" if math.isnan(row.ratio) else f"{row.ratio:.3f}"
+    return [
+        row.cell, row.metric, f"{row.base_n}", f"{row.new_n}", number(row.base_median, 2),
+        number(row.new_median, 2), ratio, _ratio_ci(row), _p(row.p_value),
+        MARK_TEXT[row.mark], row.reason,
+    ]  # fmt: skip
+
+
+HEADERS = ["cell", "metric", "n base", "n new", "median base", "median new", "ratio",
+           "ratio 95% CI", "p (MWU)", "verdict", "why"]  # fmt: skip
+
+
+def format_compare_table(outcome: CompareOutcome) -> Table:
+    from rich.table import Table
+
+    title = (f"{outcome.new_id} against {outcome.base_id}: {outcome.regressions} regression(s), "
+             f"{outcome.improvements} improvement(s), {outcome.not_comparable} not comparable, "
+             f"{outcome.insufficient} insufficient (factor {outcome.factor:g}, "
+             f"alpha {outcome.alpha:g})")  # fmt: skip
+    table = Table(title=title, title_justify="left")
+    for header in HEADERS:
+        table.add_column(header, justify="left" if header in ("cell", "metric", "verdict", "why")
+                         else "right")  # fmt: skip
+    for row in outcome.rows:
+        table.add_row(*row_cells(row), style=MARK_STYLE.get(row.mark))
+    return table
+
+
+def _describe(loaded: LoadedRun) -> dict[str, Any]:
+    target = loaded.manifest["target"]
+    local = target.get("local") or {}
+    where = target.get("region") if target["kind"] == "aws" else (
+        "CPU limits " + ("on" if local.get("cpu_limits") else "OFF"))  # fmt: skip
+    return {"run_id": loaded.run_id, "matrix": loaded.matrix_name, "status": loaded.status,
+            "started": loaded.manifest.get("started"), "target": f"{target['kind']}, {where}",
+            "tool": (loaded.manifest.get("tool") or {}).get("version", "?")}  # fmt: skip
+
+
+def render_compare(
+    base: Path,
+    new: Path,
+    reports_dir: Path,
+    *,
+    metrics: list[str],
+    factor: float = 1.1,
+    alpha: float = 0.002,
+) -> CompareOutcome:
+    """Judge NEW against BASE per cell and metric; write the HTML page and return the rows."""
+    base_run, new_run = load_run(Path(base)), load_run(Path(new))
+    metrics = list(dict.fromkeys(metrics))
+    rows = compare_runs(
+        base_run.invocations, new_run.invocations, base_run.manifest, new_run.manifest,
+        metrics=metrics, factor=factor, alpha=alpha,
+    )  # fmt: skip
+    counts = {mark: sum(r.mark == mark for r in rows) for mark in MARK_TEXT}
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    path = reports_dir / f"compare-{base_run.run_id}--{new_run.run_id}.html"
+    outcome = CompareOutcome(
+        path=path, rows=rows, base_id=base_run.run_id, new_id=new_run.run_id, metrics=metrics,
+        factor=factor, alpha=alpha, regressions=counts["regression"],
+        improvements=counts["improvement"], not_comparable=counts["not-comparable"],
+        insufficient=counts["insufficient"],
+        run_problem=run_level_mismatch(base_run.manifest, new_run.manifest), counts=counts,
+    )  # fmt: skip
+    html = render(
+        "compare.html.j2",
+        outcome=outcome,
+        headers=HEADERS,
+        table=[(row.mark, row_cells(row)) for row in rows],
+        mark_text=MARK_TEXT,
+        base=_describe(base_run),
+        new=_describe(new_run),
+        charts=[(m, svg(charts.compare_ratios(rows, m))) for m in metrics],
+    )
+    path.write_text(html, encoding="utf-8")
+    return outcome

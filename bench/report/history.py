@@ -1,0 +1,103 @@
+"""History: each cell's median Init Duration with its CI across runs of one matrix name."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from bench.errors import InputError, ResultsFormatError
+from bench.report import charts
+from bench.report.html import render, svg
+from bench.report.load import load_run
+
+COMPARE_FACTOR = 1.1
+COMPARE_ALPHA = 0.002
+
+
+def _scan(results_root: Path) -> tuple[dict[str, list[tuple[str, Path]]], list[str]]:
+    """Run directories grouped by matrix name, each list sorted by start time; plus the
+    directories that are not readable runs (shown on the page, never silently dropped)."""
+    groups: dict[str, list[tuple[str, Path]]] = {}
+    skipped = []
+    for run_dir in sorted(p for p in results_root.iterdir() if p.is_dir()):
+        try:
+            manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+            name = manifest.get("matrix_name") or manifest["matrix"]["name"]
+            groups.setdefault(str(name), []).append((str(manifest["started"]), run_dir))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            skipped.append(f"{run_dir.name}: {type(exc).__name__}")
+    for runs in groups.values():
+        runs.sort()
+    return groups, skipped
+
+
+def _history_rows(run_dirs: list[Path]) -> tuple[Any, list[dict[str, Any]]]:
+    import pandas as pd
+
+    from bench.stats import cell_summary, compare_runs
+
+    frames, runs = [], []
+    previous = None
+    for order, run_dir in enumerate(run_dirs):
+        loaded = load_run(run_dir)
+        summary = cell_summary(loaded.invocations)
+        flagged: set[str] = set()
+        if previous is not None:
+            rows = compare_runs(previous.invocations, loaded.invocations, previous.manifest,
+                                loaded.manifest, metrics=["init_duration_ms"],
+                                factor=COMPARE_FACTOR, alpha=COMPARE_ALPHA)  # fmt: skip
+            flagged = {r.cell for r in rows if r.mark == "regression"}
+        started = str(loaded.manifest["started"])
+        summary = summary.assign(
+            order=order,
+            label=started[:16].replace("T", " "),
+            run_id=loaded.run_id,
+            regression=summary["cell"].isin(flagged),
+        )
+        frames.append(summary)
+        runs.append({"order": order, "run_id": loaded.run_id, "started": started,
+                     "status": loaded.status, "cells": len(summary),
+                     "regressions": sorted(flagged)})  # fmt: skip
+        previous = loaded
+    return pd.concat(frames, ignore_index=True), runs
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+
+
+def render_history(results_root: Path, reports_dir: Path, *, name: str | None = None) -> list[Path]:
+    """One page per matrix name (reports/history-<name>.html); returns the paths written."""
+    results_root = Path(results_root)
+    if not results_root.is_dir():
+        raise InputError(f"{results_root}: not a directory of runs")
+    groups, skipped = _scan(results_root)
+    if name is not None:
+        if name not in groups:
+            found = ", ".join(sorted(groups)) or "none"
+            raise InputError(f"--name {name}: no run of that matrix under {results_root} "
+                             f"(found: {found})")  # fmt: skip
+        groups = {name: groups[name]}
+    if not groups:
+        raise ResultsFormatError(f"{results_root}: no run directory with a readable manifest.json")
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for matrix_name in sorted(groups):
+        points, runs = _history_rows([run_dir for _, run_dir in groups[matrix_name]])
+        runtimes = sorted(points["runtime"].dropna().astype(str).unique())
+        html = render(
+            "history.html.j2",
+            name=matrix_name,
+            runs=runs,
+            skipped=skipped,
+            charts=[(rt, svg(charts.history_trend(points, rt))) for rt in runtimes],
+            factor=COMPARE_FACTOR,
+            alpha=COMPARE_ALPHA,
+        )
+        path = reports_dir / f"history-{_safe_name(matrix_name)}.html"
+        path.write_text(html, encoding="utf-8")
+        paths.append(path)
+    return paths

@@ -1,0 +1,53 @@
+"""The jinja2 environment shared by every page: package loader, autoescape, number filters."""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+DASH = "–"  # an en dash reads as "not measured", unlike 0
+
+
+def number(value: Any, digits: int = 1) -> str:
+    """Fixed decimals with thousands separators; a dash for missing values."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return DASH
+    return f"{value:,.{digits}f}"
+
+
+def usd(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "not available"
+    return f"${value:,.4f}"
+
+
+@cache
+def environment() -> Environment:
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("bench.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"], default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = number
+    env.filters["usd"] = usd
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def svg(markup: str) -> Any:
+    """Mark a chart from charts.py as safe to inline (it is our own SVG, not user text)."""
+    from markupsafe import Markup
+
+    return Markup(markup)

@@ -1,0 +1,149 @@
+"""The per-run report: one self-contained HTML file built from a results directory."""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.report import charts
+from bench.report.html import number, render, svg
+from bench.report.load import LoadedRun, load_run
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.table import Table
+
+STATUS_BANNERS = {
+    "partial": "PARTIAL RUN: it did not finish every cell; the numbers cover only what ran.",
+    "aborted": "ABORTED RUN: it was stopped early; the numbers cover only what ran.",
+}
+RUNNING_BANNER = (
+    "RUN STILL RUNNING (or it crashed): read as partial; the numbers cover only what ran."
+)
+CI_METHOD = (
+    "95% CI of the median: distribution-free, from order statistics (binomial, scipy.stats.binom);"
+    " needs at least 6 cold starts."
+)
+
+
+def _target_facts(manifest: dict[str, Any]) -> dict[str, Any]:
+    target = manifest["target"]
+    local = target.get("local") or {}
+    facts: dict[str, Any] = {"kind": target["kind"], "region": target.get("region") or "–"}
+    if target["kind"] == "local":
+        facts["cpu_limits"] = "on (cgroups)" if local.get("cpu_limits") else "OFF (unthrottled)"
+        facts["cgroup_version"] = local.get("cgroup_version")
+        facts["host"] = f"{local.get('host_cpus', '?')} CPUs, {local.get('host_cpu_model', '?')}"
+        facts["substitutions"] = sorted((local.get("runtime_substitutions") or {}).items())
+        over = local.get("oversubscription") or {}
+        facts["oversubscription"] = (
+            f"{over.get('events', 0)} events, peak CPU share {over.get('max_cpu_share', '?')}"
+            if over.get("events")
+            else "none recorded"
+        )
+    return facts
+
+
+def _completeness(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    sources = manifest.get("completeness") or {}
+    rows = []
+    for source in sorted(k for k, v in sources.items() if isinstance(v, dict)):
+        expected, matched = sources[source].get("expected"), sources[source].get("matched")
+        share = f"{100 * matched / expected:.1f}%" if expected else "–"
+        rows.append({"source": source, "expected": expected, "matched": matched, "share": share})
+    return rows
+
+
+def _failed_cells(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    cells = manifest.get("cells") or {}
+    return [
+        {"cell": cell_id, "status": info.get("status"), "error": info.get("error") or ""}
+        for cell_id, info in sorted(cells.items())
+        if info.get("status") != "complete"
+    ]
+
+
+def _table_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for row in summary.to_dict("records"):
+        ci = f"{number(row['init_p50_ci_low'])} – {number(row['init_p50_ci_high'])}"
+        rows.append({**row, "ci": ci if row["init_p50_ci_low"] == row["init_p50_ci_low"] else "–"})
+    return rows
+
+
+def _csv_uri(summary: pd.DataFrame) -> str:
+    text = summary.to_csv(index=False, lineterminator="\n", float_format="%.3f")
+    return "data:text/csv;base64," + base64.b64encode(text.encode()).decode("ascii")
+
+
+def page_context(loaded: LoadedRun, summary: pd.DataFrame) -> dict[str, Any]:
+    manifest, inv = loaded.manifest, loaded.invocations
+    running = manifest["status"] == "running"
+    banner = RUNNING_BANNER if running else STATUS_BANNERS.get(loaded.status)
+    starts = Counter(inv["start_type"].astype(str)) if len(inv) else Counter()
+    statuses = Counter(inv["status"].astype(str)) if len(inv) else Counter()
+    events = Counter(str(e.get("kind", "?")) for e in loaded.events)
+    return {
+        "run_id": loaded.run_id,
+        "matrix_name": loaded.matrix_name,
+        "status": manifest["status"],
+        "banner": banner,
+        "started": manifest.get("started"),
+        "finished": manifest.get("finished") or "–",
+        "tool_version": (manifest.get("tool") or {}).get("version", "?"),
+        "target": _target_facts(manifest),
+        "records": len(inv),
+        "start_types": [(k, starts.get(k, 0)) for k in ("cold", "warm", "proactive", "unknown")],
+        "statuses": [(k, statuses.get(k, 0)) for k in ("success", "error", "timeout", "throttled")],
+        "events": sorted(events.items()),
+        "completeness": _completeness(manifest),
+        "disagreements": (manifest.get("completeness") or {}).get("disagreements", "–"),
+        "failed_cells": _failed_cells(manifest),
+        "skipped_lines": loaded.skipped_lines,
+        "cost": manifest.get("cost") or {},
+        "rows": _table_rows(summary),
+        "unstable": int(summary["unstable"].sum()) if len(summary) else 0,
+        "ci_method": CI_METHOD,
+        "csv_uri": _csv_uri(summary),
+        "csv_name": f"{loaded.run_id}-cells.csv",
+        "charts": {
+            "by_memory": svg(charts.init_by_memory(summary)),
+            "by_package": svg(charts.init_by_package(summary)),
+            "ecdf": svg(charts.latency_ecdf(inv)),
+            "breakdown": svg(charts.latency_breakdown(summary)),
+        },
+    }
+
+
+def render_run(run_dir: Path, reports_dir: Path) -> Path:
+    """Write reports/<run_id>.html for one results directory; returns its path."""
+    from bench.stats import cell_summary
+
+    loaded = load_run(Path(run_dir))
+    summary = cell_summary(loaded.invocations)
+    html = render("run.html.j2", **page_context(loaded, summary))
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    path = reports_dir / f"{loaded.run_id}.html"
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def format_summary_table(summary: pd.DataFrame) -> Table:
+    """Per-cell summary for the terminal (the driver prints it at the end of `bench run`)."""
+    from rich.table import Table
+
+    table = Table(title="Cold starts per cell (Init Duration in ms)", title_justify="left")
+    for name in ("cell", "cold", "warm", "p50", "95% CI", "p99", "cold latency p50",
+                 "warm dur p50", "max MB", "$/M", "flag"):  # fmt: skip
+        table.add_column(name, justify="left" if name in ("cell", "flag") else "right")
+    for row in _table_rows(summary):
+        table.add_row(
+            str(row["cell"]), str(row["n_cold"]), str(row["n_warm"]), number(row["init_p50"]),
+            row["ci"], number(row["init_p99"]), number(row["cold_latency_p50"]),
+            number(row["warm_duration_p50"], 2), number(row["max_memory_used_mb"], 0),
+            number(row["cost_per_million_usd"], 2), row["unstable_reason"] or "",
+        )  # fmt: skip
+    return table
