@@ -110,9 +110,9 @@ def build_artifacts(matrix: Matrix, cells: list[Cell]) -> dict[str, Any]:
 
 def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
     """Everything `bench run` does; input errors are raised before anything is created."""
+    matrix = load_run_matrix(options)
     from bench.cost import check_budget, estimate_matrix
 
-    matrix = load_run_matrix(options)
     estimate = estimate_matrix(matrix)
     check_budget(estimate, matrix.budget_usd, options.accept_cost)
     prior = _load_prior(options, matrix) if options.resume else None

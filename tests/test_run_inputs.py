@@ -1,0 +1,96 @@
+"""`bench run` refuses bad input before any target is opened (so nothing is created)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import Result
+
+import bench.run
+
+GOOD = """\
+name: tiny
+runtimes: [python3.12]
+memory_mb: [128]
+cold_starts: 2
+burst: 2
+warm_invocations: 1
+budget_usd: {budget}
+"""
+
+
+class TargetOpened(Exception):
+    pass
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every attempt to open a target, recorded; the attempt itself stops the run."""
+    calls: list[Any] = []
+
+    def spy(matrix: Any, **kwargs: Any) -> Any:
+        calls.append(matrix)
+        raise TargetOpened
+
+    monkeypatch.setattr(bench.run, "open_target", spy)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (GOOD.format(budget=1) + "colds: 3\n", "colds: unknown key"),
+        (GOOD.format(budget=1).replace("[128]", "[128, 100]"), "memory_mb[1]: 100 is below"),
+        (GOOD.format(budget=1).replace("python3.12", "python2.7"), "runtimes[0]: unknown runtime"),
+    ],
+)
+def test_bad_matrix_exits_2_naming_file_and_field(
+    workdir: Path,
+    bench_cli: Callable[..., Result],
+    opened: list[Any],
+    text: str,
+    field: str,
+) -> None:
+    (workdir / "bad.yaml").write_text(text)
+    result = bench_cli("run", "bad.yaml")
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert "bad.yaml" in lines[0] and field in lines[0]
+    assert "Traceback" not in result.output
+    assert opened == []
+    assert list((workdir / "results").iterdir()) == []
+
+
+def test_over_budget_is_refused_before_anything_is_created(
+    workdir: Path, bench_cli: Callable[..., Result], opened: list[Any]
+) -> None:
+    (workdir / "m.yaml").write_text(GOOD.format(budget="0.0000000001"))
+    result = bench_cli("run", "m.yaml")
+    assert result.exit_code == 2, result.output
+    assert "budget" in result.output.lower()
+    assert opened == []
+    assert list((workdir / "results").iterdir()) == []
+
+
+def test_accept_cost_goes_past_the_budget_guard(
+    workdir: Path, opened: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "m.yaml").write_text(GOOD.format(budget="0.0000000001"))
+    options = bench.run.RunOptions(matrix_path=Path("m.yaml"), accept_cost=True)
+    with pytest.raises(TargetOpened):
+        bench.run.run_matrix(options, console=None)
+    assert len(opened) == 1 and opened[0].name == "tiny"
+
+
+def test_unknown_strategy_is_an_input_error(workdir: Path, opened: list[Any]) -> None:
+    from bench.errors import InputError
+
+    (workdir / "m.yaml").write_text(GOOD.format(budget=1))
+    options = bench.run.RunOptions(matrix_path=Path("m.yaml"), strategy="zigzag")
+    with pytest.raises(InputError, match="--strategy"):
+        bench.run.run_matrix(options, console=None)
+    assert opened == []
