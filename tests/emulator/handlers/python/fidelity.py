@@ -2,7 +2,7 @@
 
 import time
 
-INIT_START_MS = time.time() * 1000  # noqa: E402 - must be the module's first statement
+INIT_START_MS = time.time() * 1000
 
 import hashlib  # noqa: E402
 import os  # noqa: E402
