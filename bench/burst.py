@@ -164,12 +164,16 @@ def _outcome_from_response(
             response=None,
             tail_lines=tail,
         )
+    answer = document if isinstance(document, dict) else None
+    # The fixture answers a malformed event with an error document, not a crash.
+    refused = answer is not None and "error" in answer and "error_type" in answer
     return InvokeOutcome(
         client_send_ns=send_ns,
         client_latency_ms=latency_ms,
-        status="success",
+        status="error" if refused else "success",
         request_id=request_id,
-        response=document if isinstance(document, dict) else None,
+        error_type=str(answer["error_type"]) if refused and answer else None,
+        response=answer,
         tail_lines=tail,
     )
 

@@ -1,0 +1,148 @@
+"""Bursts and single invokes against the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from bench.burst import fire_burst, invoke_once
+from bench.classify import bench_event, tail_report
+from bench.deploy import ControlPlane, FunctionSpec, bump, deploy_function, resource_tags
+from bench.matrix import Cell
+from bench.pacing import RateLimiter
+from bench.target import Target, open_local_target
+
+CELL = Cell(
+    runtime="python3.12", memory_mb=128, architecture="x86_64", package_mb=0.0, package_kind="none"
+)
+
+
+@pytest.fixture(scope="module")
+def deployed() -> Iterator[tuple[Target, ControlPlane, str]]:
+    """One python function with reserved concurrency 3 on a fresh emulator."""
+    from bench.fixtures import build_artifact
+
+    artifact = build_artifact(CELL)
+    with open_local_target(function_timeout_s=10) as target:
+        cp = ControlPlane.from_target(target, RateLimiter(50))
+        name = "bench-test-abcdef-00"
+        deploy_function(
+            cp,
+            FunctionSpec(
+                name=name,
+                cell_id=CELL.id,
+                runtime=CELL.runtime,
+                handler=artifact.handler,
+                memory_mb=CELL.memory_mb,
+                architecture=CELL.architecture,
+                timeout_s=10,
+                reserved_concurrency=3,
+                role_arn=str(target.role_arn),
+                tags=resource_tags(
+                    run_id="r", stage="test", cell_id=CELL.id, created=datetime.now(UTC)
+                ),
+                zip_path=artifact.zip_path,
+                zipped_bytes=artifact.zipped_bytes,
+                sha256=artifact.sha256,
+            ),
+        )
+        yield target, cp, name
+
+
+def _payloads(n: int, round_: int) -> list[bytes]:
+    return [bench_event("run", CELL.id, round_, seq) for seq in range(1, n + 1)]
+
+
+def test_deployed_function_is_tagged_reserved_and_logged(
+    deployed: tuple[Target, ControlPlane, str],
+) -> None:
+    _, cp, name = deployed
+    fn = cp.lambda_client.get_function(FunctionName=name)
+    assert fn["Configuration"]["State"] == "Active"
+    assert fn["Concurrency"]["ReservedConcurrentExecutions"] == 3
+    tags = cp.lambda_client.list_tags(Resource=fn["Configuration"]["FunctionArn"])["Tags"]
+    assert tags["bench:stage"] == "test" and tags["bench:cell"] == CELL.id
+    groups = cp.logs_client.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")
+    (group,) = groups["logGroups"]
+    assert group["retentionInDays"] == 3
+
+
+def test_a_burst_after_a_bump_lands_on_fresh_sandboxes(
+    deployed: tuple[Target, ControlPlane, str],
+) -> None:
+    target, cp, name = deployed
+    client = target.lambda_client(max_pool=3)
+    bump(cp, name, "burst-1")
+    start = time.perf_counter_ns()
+    result = fire_burst(client, name, _payloads(3, 1), run_start_ns=start)
+    assert [o.status for o in result.outcomes] == ["success"] * 3, result.outcomes
+    sandboxes = {o.response["sandbox_id"] for o in result.outcomes}
+    assert len(sandboxes) == 3
+    assert all(o.response["invocation"] == 1 for o in result.outcomes)
+    assert len({o.request_id for o in result.outcomes}) == 3
+    assert 0 <= result.launch_skew_ms < 1000
+    assert all(o.launch_skew_ms == result.launch_skew_ms for o in result.outcomes)
+    assert all(o.client_send_ns >= 0 and o.client_latency_ms > 0 for o in result.outcomes)
+    for outcome in result.outcomes:
+        found = tail_report(outcome)
+        assert found is not None, outcome.tail_lines
+        report, raw = found
+        assert report.request_id == outcome.request_id
+        assert report.init_duration_ms is not None and raw.startswith("REPORT")
+    # Without a bump, the next invoke reuses one of those sandboxes.
+    again = invoke_once(client, name, _payloads(1, 0)[0], run_start_ns=start)
+    assert again.response["sandbox_id"] in sandboxes
+    assert again.response["invocation"] == 2
+    report, _ = tail_report(again)
+    assert report.init_duration_ms is None
+
+
+def test_throttles_are_recorded_and_never_retried(
+    deployed: tuple[Target, ControlPlane, str],
+) -> None:
+    target, cp, name = deployed
+    client = target.lambda_client(max_pool=6)
+    bump(cp, name, "burst-2")
+    before = _invocation_count(cp, name)
+    result = fire_burst(client, name, _payloads(6, 2), run_start_ns=time.perf_counter_ns())
+    statuses = [o.status for o in result.outcomes]
+    throttled = [o for o in result.outcomes if o.status == "throttled"]
+    # Reserved concurrency 3: at most 3 run at once, so some of the 6 must be refused.
+    assert throttled, statuses
+    assert all(o.error_type == "TooManyRequestsException" for o in throttled)
+    assert all(o.response is None and o.tail_lines == [] for o in throttled)
+    served = [o for o in result.outcomes if o.status == "success"]
+    assert len(served) + len(throttled) == 6
+    # No SDK retry: exactly one START line per served invocation reached the logs.
+    assert _invocation_count(cp, name) - before == len(served)
+
+
+def _invocation_count(cp: ControlPlane, name: str) -> int:
+    events = cp.logs_client.filter_log_events(
+        logGroupName=f"/aws/lambda/{name}", filterPattern='"START RequestId"'
+    )["events"]
+    return len(events)
+
+
+def test_errors_of_the_call_are_outcomes_not_exceptions(
+    deployed: tuple[Target, ControlPlane, str],
+) -> None:
+    target, _, _ = deployed
+    client = target.lambda_client(max_pool=1)
+    missing = invoke_once(client, "bench-test-nope-00", b"{}", run_start_ns=0)
+    assert missing.status == "error" and missing.error_type == "ResourceNotFoundException"
+
+
+def test_the_fixture_rejects_an_event_without_the_bench_key(
+    deployed: tuple[Target, ControlPlane, str],
+) -> None:
+    target, _, name = deployed
+    outcome = invoke_once(
+        target.lambda_client(1), name, json.dumps({"x": 1}).encode(), run_start_ns=0
+    )
+    assert outcome.status == "error" and outcome.error_type == "InvalidEvent", outcome
+    assert outcome.request_id is not None
