@@ -296,7 +296,8 @@ def run_level_mismatch(base_manifest: dict[str, Any], new_manifest: dict[str, An
         major = f"{_tool_major(base_manifest)} vs {_tool_major(new_manifest)}"
         problems.append(f"tool major version {major}")
     base_local, new_local = base_target.get("local") or {}, new_target.get("local") or {}
-    if base_local.get("cpu_limits") != new_local.get("cpu_limits"):
+    both_local = base_target.get("kind") == new_target.get("kind") == "local"
+    if both_local and base_local.get("cpu_limits") != new_local.get("cpu_limits"):
         limits = f"{base_local.get('cpu_limits')} vs {new_local.get('cpu_limits')}"
         problems.append(f"local CPU limits {limits}")
     return "; ".join(problems)

@@ -82,8 +82,9 @@ def format_compare_table(outcome: CompareOutcome) -> Table:
              f"alpha {outcome.alpha:g})")  # fmt: skip
     table = Table(title=title, title_justify="left")
     for header in HEADERS:
-        table.add_column(header, justify="left" if header in ("cell", "metric", "verdict", "why")
-                         else "right")  # fmt: skip
+        left = header in ("cell", "metric", "verdict", "why")
+        # A cut-off cell id is useless; let the explanation wrap instead.
+        table.add_column(header, justify="left" if left else "right", no_wrap=header == "cell")
     for row in outcome.rows:
         table.add_row(*row_cells(row), style=MARK_STYLE.get(row.mark))
     return table
