@@ -26,6 +26,11 @@ ROOT = Path("/sys/fs/cgroup")
 CPU_PERIOD_US = 20_000
 MB_PER_VCPU = 1769
 MAX_VCPUS = 6
+# Weight of the sandboxes' parent group against everything else on the host (default
+# weight 1024 in v1, 100 in v2). A quota only caps a sandbox; without extra weight a
+# 1769 MB sandbox on a busy host would get far less than its one vCPU and understate the
+# gap between memory sizes. Sandboxes first, as on a dedicated Lambda host.
+PARENT_WEIGHT_FACTOR = 8
 
 
 def cpu_share(memory_mb: int) -> float:
@@ -74,6 +79,7 @@ def _try_v1(tag: str) -> Hierarchy | None:
     try:
         cpu_base.mkdir(exist_ok=True)
         mem_base.mkdir(exist_ok=True)
+        (cpu_base / "cpu.shares").write_text(str(1024 * PARENT_WEIGHT_FACTOR))
     except OSError:
         return None
     return Hierarchy(1, cpu_base, mem_base)
@@ -91,6 +97,7 @@ def _try_v2(tag: str) -> Hierarchy | None:
         (parent / "cgroup.subtree_control").write_text("+cpu +memory")
         base.mkdir(exist_ok=True)
         (base / "cgroup.subtree_control").write_text("+cpu +memory")
+        (base / "cpu.weight").write_text(str(100 * PARENT_WEIGHT_FACTOR))
     except OSError:
         with contextlib.suppress(OSError):
             base.rmdir()
@@ -122,14 +129,19 @@ class SandboxGroup:
         self.cpu_dir.mkdir()
         if self.mem_dir != self.cpu_dir:
             self.mem_dir.mkdir()
-        quota = max(1000, int(CPU_PERIOD_US * cpu_share(memory_mb)))
+        share = cpu_share(memory_mb)
+        quota = max(1000, int(CPU_PERIOD_US * share))
+        # Weights in proportion to memory too: when sandboxes oversubscribe the host they
+        # split it as their quotas would, instead of evenly.
         if hierarchy.version == 1:
+            (self.cpu_dir / "cpu.shares").write_text(str(max(2, int(1024 * share))))
             (self.cpu_dir / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
             (self.cpu_dir / "cpu.cfs_quota_us").write_text(str(quota))
             (self.mem_dir / "memory.limit_in_bytes").write_text(
                 str(memory_backstop_bytes(memory_mb))
             )
         else:
+            (self.cpu_dir / "cpu.weight").write_text(str(max(1, int(100 * share))))
             (self.cpu_dir / "cpu.max").write_text(f"{quota} {CPU_PERIOD_US}")
             (self.mem_dir / "memory.max").write_text(str(memory_backstop_bytes(memory_mb)))
         self._procs = sorted(
