@@ -73,7 +73,12 @@ def _canonical_uri(raw_path: str) -> str:
     return quote(raw_path or "/", safe="/~")
 
 
-def _canonical_query(raw_query: str) -> str:
+def _canonical_query(raw_query: str, *, as_sent: bool = False) -> str:
+    """Per the SigV4 rules; `as_sent` keeps each pair's bytes as the client sent them,
+    which is what botocore signs (it matters only for odd encodings such as '+')."""
+    if as_sent:
+        pairs_sent = sorted(part.partition("=")[::2] for part in raw_query.split("&") if part)
+        return "&".join(f"{k}={v}" for k, v in pairs_sent)
     pairs = []
     for part in raw_query.split("&") if raw_query else []:
         key, _, value = part.partition("=")
@@ -86,7 +91,9 @@ def _canonical_query(raw_query: str) -> str:
     return "&".join(f"{k}={v}" for k, v in sorted(pairs))
 
 
-def canonical_request(req: SignedRequest, signed_headers: list[str]) -> str:
+def canonical_request(
+    req: SignedRequest, signed_headers: list[str], *, query_as_sent: bool = False
+) -> str:
     lines = []
     for name in signed_headers:
         values = req.headers.get(name)
@@ -100,7 +107,7 @@ def canonical_request(req: SignedRequest, signed_headers: list[str]) -> str:
         [
             req.method,
             _canonical_uri(req.raw_path),
-            _canonical_query(req.raw_query),
+            _canonical_query(req.raw_query, as_sent=query_as_sent),
             "\n".join(lines) + "\n",
             ";".join(signed_headers),
             payload_hash,
@@ -130,11 +137,15 @@ def verify(req: SignedRequest, creds: Credentials) -> str:
     signed_headers = match["signed"].split(";")
     if "host" not in signed_headers:
         raise AuthFailure(BAD_SIGNATURE)
-    creq = canonical_request(req, signed_headers)
     scope = f"{date}/{region}/{service}/aws4_request"
-    to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
     key = _signing_key(creds.secret_access_key, date, region, service)
-    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, match["sig"]):
-        raise AuthFailure(BAD_SIGNATURE)
-    return service
+    for as_sent in (False, True):
+        creq = canonical_request(req, signed_headers, query_as_sent=as_sent)
+        digest = hashlib.sha256(creq.encode()).hexdigest()
+        to_sign = "\n".join([ALGORITHM, amz_date, scope, digest])
+        expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        if hmac.compare_digest(expected, match["sig"]):
+            return service
+        if not req.raw_query:
+            break
+    raise AuthFailure(BAD_SIGNATURE)

@@ -103,9 +103,9 @@ def sandbox_kit() -> _SbxAny:
 
 
 # --- API layer fixtures (bench.emulator.app: server, Lambda and Logs APIs) ---------------
-import io as _api_io
-import zipfile as _api_zipfile
-from collections.abc import Iterator as _ApiIterator
+import io as _api_io  # noqa: E402 - appended section
+import zipfile as _api_zipfile  # noqa: E402 - appended section
+from collections.abc import Iterator as _ApiIterator  # noqa: E402 - appended section
 
 
 class FakeSandboxes:
@@ -274,3 +274,26 @@ def api(api_emulator: _SbxAny) -> ApiKit:
 @_sbx_pytest.fixture
 def api_zip() -> _SbxCallable[..., bytes]:
     return make_zip
+
+
+@_sbx_pytest.fixture
+def make_api(tmp_path: _SbxPath) -> _ApiIterator[_SbxCallable[..., ApiKit]]:
+    """make_api(**Emulator options): a started emulator with FakeSandboxes unless a
+    `sandboxes_factory` is given; every one started is stopped at teardown."""
+    from bench.emulator.app import Emulator
+
+    started: list[_SbxAny] = []
+
+    def make(**options: _SbxAny) -> ApiKit:
+        options.setdefault("sandboxes_factory", FakeSandboxes)
+        options.setdefault("state_dir", tmp_path / f"state-{len(started)}")
+        emulator = Emulator(**options)
+        started.append(emulator)
+        emulator.start()
+        return ApiKit(emulator)
+
+    try:
+        yield make
+    finally:
+        for emulator in started:
+            emulator.stop()
