@@ -40,12 +40,14 @@ def vm_hwm_kb(pid: int) -> int:
 def session_pids(sid: int) -> list[int]:
     """Every live process in session `sid` (the sandbox leader started its own session).
 
-    The kernel here has no /proc/<pid>/task/<tid>/children, so we scan /proc once; it
-    holds ~100 entries on this machine and is only read at the end of an invoke.
+    The kernel here has no /proc/<pid>/task/<tid>/children, so we scan /proc, skipping
+    pids below the leader's: its descendants were forked after it and got higher pids
+    (until pid_max wraps around, which on 64-bit hosts takes millions of processes).
+    That keeps a warm invoke's end-of-invoke read short on a host with many older processes.
     """
     pids: list[int] = []
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) < sid:
             continue
         try:
             with open(f"/proc/{entry.name}/stat", "rb") as fh:
