@@ -1,0 +1,64 @@
+"""History: runs grouped by matrix name, in start order, with regressions marked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bench.errors import InputError
+from bench.report import render_history
+from tests.synthetic import SyntheticRun, default_cells, write_run
+
+CELLS = default_cells()[:4]  # nodejs22.x at 128 and 512 MB, none and inert
+SLOW = CELLS[2].id
+
+
+def _night(day: int, **changes: object) -> SyntheticRun:
+    return SyntheticRun(
+        name="nightly", cells=CELLS, cold=40, warm=0, seed=day,
+        started=datetime(2026, 11, day, 3, 0, tzinfo=UTC), **changes,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    # Written out of order on purpose: history sorts by the manifest's start time.
+    write_run(root, _night(3, init_factor={SLOW: 1.4}))
+    write_run(root, _night(1))
+    write_run(root, _night(2))
+    write_run(root, SyntheticRun(name="other", cells=CELLS[:1], cold=10, warm=0, seed=7))
+    (root / "not-a-run").mkdir()
+    return root
+
+
+def test_one_page_per_matrix_name(results: Path, tmp_path: Path) -> None:
+    paths = render_history(results, tmp_path / "reports")
+    assert [p.name for p in paths] == ["history-nightly.html", "history-other.html"]
+
+
+def test_runs_in_start_order_and_the_regression_marked(results: Path, tmp_path: Path) -> None:
+    (page,) = render_history(results, tmp_path / "reports", name="nightly")
+    html = page.read_text(encoding="utf-8")
+    order = [html.index(f"2026-11-0{day}T03:00") for day in (1, 2, 3)]
+    assert order == sorted(order)
+    assert f'<td class="l mark-regression">{SLOW}</td>' in html
+    assert html.count("l mark-regression") == 1
+    assert "not-a-run: FileNotFoundError" in html  # listed, not silently dropped
+    assert html.count("<svg") == 1  # one chart for the one runtime
+    again = render_history(results, tmp_path / "again", name="nightly")[0]
+    assert again.read_bytes() == page.read_bytes()
+
+
+def test_unknown_name_is_an_input_error(results: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--name nope: no run of that matrix"):
+        render_history(results, tmp_path / "reports", name="nope")
+
+
+def test_cli(bench_cli: Callable, results: Path, workdir: Path) -> None:
+    result = bench_cli("history", str(results), "--name", "other", "--reports", "reports")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == str(Path("reports") / "history-other.html")
