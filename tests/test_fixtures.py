@@ -302,3 +302,16 @@ def test_cli_builds_and_prints_the_table(
     assert result.exit_code == 0, result.output
     assert "inert" in result.output and "1,04" in result.output
     assert len(list((workdir / "zips").glob("*.zip"))) == 2
+
+
+def test_demo_matrix_compares_inert_with_imported() -> None:
+    from bench.matrix import load_matrix
+
+    cells = load_matrix(Path(__file__).resolve().parents[1] / "matrix.yaml").cells()
+    by_kind: dict[str, set[tuple[str, int, str, float]]] = {}
+    for c in cells:
+        key = (c.runtime, c.memory_mb, c.architecture, c.package_mb)
+        by_kind.setdefault(c.package_kind, set()).add(key)
+    # The first report a user sees answers the package-size question: same size, both kinds.
+    assert by_kind.get("inert", set()) & by_kind.get("imported", set())
+    assert by_kind.get("none")
