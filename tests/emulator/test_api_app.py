@@ -1,0 +1,96 @@
+"""The Emulator object itself: loopback only, lifecycle, facts for the manifest."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.emulator.app import Emulator, emulator_info
+from bench.errors import TargetError
+
+
+def _listening_addresses(port: int) -> list[str]:
+    """Local addresses listening on `port`, from /proc/net/tcp (IPv4) and tcp6."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, port_hex = local.rsplit(":", 1)
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                found.append(address)
+    return found
+
+
+def test_binds_loopback_only(api_emulator: Any) -> None:
+    assert api_emulator.endpoint_url == f"http://127.0.0.1:{api_emulator.port}"
+    addresses = _listening_addresses(api_emulator.port)
+    if not addresses:
+        pytest.skip("/proc/net/tcp is not readable here: cannot inspect listening sockets")
+    assert addresses == ["0100007F"]  # 127.0.0.1, little-endian hex
+
+
+def test_each_emulator_has_fresh_credentials(make_api: Any) -> None:
+    one, two = make_api().emulator, make_api().emulator
+    assert one.access_key_id != two.access_key_id
+    assert one.secret_access_key != two.secret_access_key
+    assert one.access_key_id.startswith("AKIA") and len(one.access_key_id) == 20
+    assert len(one.account_id) == 12 and one.account_id.isdigit()
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        emulator = Emulator(port=port, state_dir=tmp_path)
+        with pytest.raises(TargetError, match=f"127.0.0.1:{port}"):
+            emulator.start()
+        emulator.stop()
+
+
+def test_stop_is_idempotent_and_shuts_the_sandboxes_down(make_api: Any) -> None:
+    kit = make_api()
+    fake = kit.fake
+    kit.emulator.stop()
+    kit.emulator.stop()
+    assert fake.shut_down
+    with pytest.raises(Exception):  # noqa: B017 - any connection error will do
+        kit.lam.list_functions()
+
+
+def test_stop_before_start_is_harmless(tmp_path: Path) -> None:
+    Emulator(state_dir=tmp_path).stop()
+
+
+def test_own_state_dir_is_removed_on_stop(make_api: Any) -> None:
+    emulator = make_api(state_dir=None).emulator
+    state = emulator._state_dir
+    assert state is not None and (state / "functions").is_dir()
+    emulator.stop()
+    assert not state.exists()
+
+
+def test_info_has_the_manifest_keys(api_emulator: Any) -> None:
+    info = api_emulator.info()
+    for key in ("cpu_limits", "cgroup_version", "host_cpus", "host_cpu_model",
+                "runtime_substitutions", "oversubscription", "quota_mode", "throttles"):
+        assert key in info, key
+    assert set(info["oversubscription"]) == {"events", "max_cpu_share"}
+
+
+def test_emulator_info_without_a_server() -> None:
+    try:
+        import bench.emulator.sandbox  # noqa: F401
+    except ImportError as exc:  # pragma: no cover
+        pytest.skip(f"bench.emulator.sandbox is not available: {exc}")
+    info = emulator_info()
+    assert isinstance(info["cpu_limits"], bool)
+    assert info["host_cpus"] >= 1
+    assert info["local_runtimes"]["python"].startswith("CPython 3.")
