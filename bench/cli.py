@@ -146,7 +146,7 @@ def estimate(matrix: MatrixArg) -> None:
     from bench.matrix import load_matrix
 
     try:
-        result = estimate_matrix(load_matrix(matrix))
+        result = estimate_matrix(load_matrix(matrix), source=str(matrix))
     except BenchError as exc:
         _fail(exc)
     _console().print(format_estimate(result))
