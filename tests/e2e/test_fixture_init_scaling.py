@@ -39,12 +39,23 @@ def _cold_init_ms(client: Any, name: str) -> list[float]:
     return durations
 
 
-def test_python_init_grows_with_imported_size_not_inert(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("runtime", "inert_slack_ms"),
+    [
+        ("python3.12", 0.0),
+        # Node's bare init is ~60 ms here, where scheduler noise on 2 shared cores alone
+        # is ~20 ms: allow that much on top of the 30%.
+        ("nodejs22.x", 20.0),
+    ],
+)
+def test_init_grows_with_imported_size_not_inert(
+    tmp_path: Path, runtime: str, inert_slack_ms: float
+) -> None:
     cases = [("none", 0.0), ("inert", 20.0), ("imported", 1.0), ("imported", 20.0)]
     medians: dict[tuple[str, float], float] = {}
     with local_lambda() as client:
         for kind, mb in cases:
-            cell = Cell(runtime="python3.12", memory_mb=MEMORY_MB, architecture="x86_64",
+            cell = Cell(runtime=runtime, memory_mb=MEMORY_MB, architecture="x86_64",
                         package_mb=mb, package_kind=kind)  # fmt: skip
             artifact = build_artifact(cell, tmp_path)
             name = f"scaling-{kind}-{mb:g}"
@@ -52,12 +63,13 @@ def test_python_init_grows_with_imported_size_not_inert(tmp_path: Path) -> None:
             samples = _cold_init_ms(client, name)
             medians[(kind, mb)] = statistics.median(samples)
             print(
-                f"python3.12 {MEMORY_MB} MB {kind:8} {mb:4g} MB: unzipped "
+                f"{runtime} {MEMORY_MB} MB {kind:8} {mb:4g} MB: unzipped "
                 f"{artifact.unzipped_bytes:>11,} B, Init Duration ms "
                 f"{', '.join(f'{s:.0f}' for s in samples)} (median {medians[(kind, mb)]:.0f})"
             )
     imported_ratio = medians[("imported", 20.0)] / medians[("imported", 1.0)]
-    inert_ratio = medians[("inert", 20.0)] / medians[("none", 0.0)]
-    print(f"imported 20 MB / 1 MB = {imported_ratio:.1f}x; inert 20 MB / none = {inert_ratio:.2f}x")
+    none, inert = medians[("none", 0.0)], medians[("inert", 20.0)]
+    print(f"{runtime}: imported 20 MB / 1 MB = {imported_ratio:.1f}x; inert 20 MB / none = "
+          f"{inert / none:.2f}x")  # fmt: skip
     assert imported_ratio >= 5
-    assert abs(inert_ratio - 1) <= 0.30
+    assert abs(inert - none) <= 0.30 * none + inert_slack_ms
