@@ -16,7 +16,9 @@ import argparse
 import asyncio
 import io
 import json
+import os
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -50,7 +52,7 @@ def pct(values: list[float], q: float) -> float:
 
 def row(name: str, values: list[float], goal: str = "") -> str:
     return (
-        f"{name:<46} {statistics.median(values):9.2f} {pct(values, 0.9):9.2f} "
+        f"{name:<50} {statistics.median(values):9.2f} {pct(values, 0.9):9.2f} "
         f"{len(values):5d}  {goal}"
     )
 
@@ -74,17 +76,27 @@ def zip_handler() -> bytes:
     return buf.getvalue()
 
 
-def bare_import_ms(code_dir: Path, rounds: int) -> list[float]:
-    """Spawn to the end of `import bench_handler` in a plain interpreter, same clean env."""
+def bare_import_ms(code_dir: Path, hierarchy: Any) -> float:
+    """Spawn to the end of `import bench_handler` in a plain interpreter: same clean env,
+    and, when cgroups are on, a cgroup like a 1769 MB sandbox's, timed from the same point
+    (the child has joined it), so that both sides of the comparison run alike."""
+    from bench.emulator.cgroups import SandboxGroup
+
     env = {
         "PATH": "/usr/local/bin:/usr/bin/:/bin",
         "PYTHONPATH": str(code_dir),
         "TZ": "UTC",
         "LANG": "en_US.UTF-8",
     }
-    out = []
-    for _ in range(rounds):
-        start = time.time() * 1000
+    group = SandboxGroup(hierarchy, f"bare-{uuid.uuid4().hex[:8]}", 1769) if hierarchy else None
+    stamp_r, stamp_w = os.pipe()
+
+    def joined() -> None:
+        if group is not None:
+            group.attach()
+        os.write(stamp_w, struct.pack("d", time.time() * 1000))
+
+    try:
         done = subprocess.run(
             [sys.executable, "-c", BARE],
             env=env,
@@ -92,9 +104,15 @@ def bare_import_ms(code_dir: Path, rounds: int) -> list[float]:
             capture_output=True,
             text=True,
             check=True,
+            preexec_fn=joined,
         )
-        out.append(float(done.stdout) - start)
-    return out
+        os.close(stamp_w)
+        (start,) = struct.unpack("d", os.read(stamp_r, 8))
+    finally:
+        os.close(stamp_r)
+        if group is not None:
+            group.remove()
+    return float(done.stdout) - start
 
 
 def wait_updated(client: Any, name: str) -> None:
@@ -120,49 +138,132 @@ def invoke(client: Any, name: str, event: dict[str, Any]) -> tuple[float, dict[s
     return rtt, json.loads(body), resp["LogResult"]
 
 
-def sandbox_layer_warm(code_dir: Path, rounds: int) -> list[float]:
-    """SandboxManager.invoke round trip minus handler time: the sandbox layer alone."""
-    from bench.emulator.contracts import FunctionSpec, SandboxSettings
-    from bench.emulator.sandbox import SandboxManager
+class DirectSandboxes:
+    """A SandboxManager on its own loop thread: the sandbox layer without HTTP or boto3."""
 
-    class Sink:
-        def put_events(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
-            pass
+    def __init__(self, code_dir: Path) -> None:
+        import threading
 
-    spec = FunctionSpec(
-        "bench-direct",
-        "arn:aws:lambda:us-east-1:000000000000:function:d",
-        "r1",
-        "python3.12",
-        "bench_handler.handler",
-        code_dir,
-        1769,
-        30,
-        {},
-        "/aws/lambda/bench-direct",
+        from bench.emulator.contracts import FunctionSpec, SandboxSettings
+        from bench.emulator.sandbox import SandboxManager
+
+        class Sink:
+            def put_events(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+                pass
+
+        self.spec = FunctionSpec(
+            "bench-direct",
+            "arn:aws:lambda:us-east-1:000000000000:function:bench-direct",
+            "r1",
+            "python3.12",
+            "bench_handler.handler",
+            code_dir,
+            1769,
+            30,
+            {},
+            "/aws/lambda/bench-direct",
+        )
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.manager = SandboxManager(Sink(), SandboxSettings())
+
+    def overhead_ms(self) -> float:
+        """One invoke's round trip minus the handler's own time."""
+
+        async def once() -> float:
+            t = time.perf_counter()
+            r = await self.manager.invoke(
+                self.spec,
+                b"{}",
+                request_id=str(uuid.uuid4()),
+                reserved_concurrency=None,
+                log_tail=True,
+            )
+            return (time.perf_counter() - t) * 1000 - json.loads(r.payload)["handler_ms"]
+
+        return asyncio.run_coroutine_threadsafe(once(), self.loop).result()
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.manager.shutdown(), self.loop).result()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+
+
+def warm_phase(client: Any, name: str, code_dir: Path, n: int) -> list[str]:
+    """The three warm measures, interleaved so that load from elsewhere hits all alike."""
+    direct = DirectSandboxes(code_dir)
+    rtts, over, durations, floor, direct_over = [], [], [], [], []
+    try:
+        for i in range(n + 10):
+            rtt, doc, tail = invoke(client, name, {})
+            t = time.perf_counter()
+            client.get_function_configuration(FunctionName=name)
+            floor_ms = (time.perf_counter() - t) * 1000
+            direct_ms = direct.overhead_ms()
+            if i < 10:  # the first is cold; the next ones warm the caches
+                continue
+            rtts.append(rtt)
+            over.append(rtt - doc["handler_ms"])
+            durations.append(report_field(tail, "Duration") or 0.0)
+            floor.append(floor_ms)
+            direct_over.append(direct_ms)
+    finally:
+        direct.close()
+    return [
+        row("warm: boto3 round trip", rtts),
+        row("warm: REPORT Duration", durations),
+        row("warm: round trip - handler's own time", over, "<= 2 ms at p50"),
+        row("warm: sandbox layer only (no HTTP, no boto3)", direct_over),
+        row("floor: boto3 GetFunctionConfiguration round trip", floor),
+    ]
+
+
+def cold_phase(client: Any, name: str, code_dir: Path, n: int) -> list[str]:
+    """A configuration change retires the sandbox (as `bench run` does); a bare import
+    runs right before each cold start, so both see the same host load."""
+    from bench.emulator import cgroups
+
+    hierarchy = cgroups.detect("auto")
+    init_ms, cold_rtt, bare = [], [], []
+    for i in range(n):
+        client.update_function_configuration(
+            FunctionName=name, Environment={"Variables": {"BENCH_COLD_TOKEN": str(i)}}
+        )
+        wait_updated(client, name)
+        bare.append(bare_import_ms(code_dir, hierarchy))
+        rtt, _, tail = invoke(client, name, {})
+        cold_rtt.append(rtt)
+        init = report_field(tail, "Init Duration")
+        if init is None:
+            raise RuntimeError("a cold invoke's REPORT has no Init Duration")
+        init_ms.append(init)
+    if hierarchy is not None:
+        hierarchy.remove()
+    paired = [a - b for a, b in zip(init_ms, bare, strict=True)]
+    return [
+        row("cold: Init Duration (spawn to first /next)", init_ms),
+        row("cold: bare process importing the handler", bare),
+        row("cold: Init Duration - bare import (paired)", paired, "<= 15 ms at p50"),
+        row("cold: boto3 round trip", cold_rtt),
+    ]
+
+
+def burst_phase(client: Any, name: str, n: int) -> tuple[str, bool]:
+    client.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {"BENCH_COLD_TOKEN": "burst"}}
     )
-
-    async def run() -> list[float]:
-        manager = SandboxManager(Sink(), SandboxSettings())
-        out = []
-        try:
-            for i in range(rounds + 5):
-                t = time.perf_counter()
-                r = await manager.invoke(
-                    spec,
-                    b"{}",
-                    request_id=str(uuid.uuid4()),
-                    reserved_concurrency=None,
-                    log_tail=True,
-                )
-                rtt = (time.perf_counter() - t) * 1000
-                if i >= 5:  # the first is cold, the next few warm the caches
-                    out.append(rtt - json.loads(r.payload)["handler_ms"])
-        finally:
-            await manager.shutdown()
-        return out
-
-    return asyncio.run(run())
+    wait_updated(client, name)
+    t = time.perf_counter()
+    with ThreadPoolExecutor(n) as pool:
+        results = list(pool.map(lambda _: invoke(client, name, {"sleep": 0.2}), range(n)))
+    wall = time.perf_counter() - t
+    pids = {doc["pid"] for _, doc, _ in results}
+    line = (
+        f"burst: {n} concurrent invokes, {len(results)} ok, {len(pids)} sandboxes, "
+        f"{wall:.2f} s wall"
+    )
+    return line, len(results) == n
 
 
 def main() -> int:
@@ -176,7 +277,7 @@ def main() -> int:
 
     from bench.emulator.app import Emulator
 
-    lines = [f"{'measure (ms)':<46} {'p50':>9} {'p90':>9} {'n':>5}  goal"]
+    lines = [f"{'measure (ms)':<50} {'p50':>9} {'p90':>9} {'n':>5}  goal"]
     with tempfile.TemporaryDirectory(prefix="coldbench-perf-") as scratch, Emulator() as emu:
         code_dir = Path(scratch)
         (code_dir / "bench_handler.py").write_text(HANDLER)
@@ -201,72 +302,21 @@ def main() -> int:
             Timeout=30,
         )
         wait_updated(client, name)
-
-        # 1. warm
-        for _ in range(10):
-            invoke(client, name, {})
-        warm_rtt, warm_over, warm_dur = [], [], []
-        for _ in range(warm_n):
-            rtt, doc, tail = invoke(client, name, {})
-            warm_rtt.append(rtt)
-            warm_over.append(rtt - doc["handler_ms"])
-            warm_dur.append(report_field(tail, "Duration") or 0.0)
-        floor = []  # boto3 + HTTP + SigV4 check + API layer, no sandbox: the client's floor
-        for _ in range(warm_n):
-            t = time.perf_counter()
-            client.get_function_configuration(FunctionName=name)
-            floor.append((time.perf_counter() - t) * 1000)
-        direct = sandbox_layer_warm(code_dir, warm_n)
-
-        # 2. cold: a configuration change retires the sandbox, as `bench run` does
-        init_ms, cold_rtt = [], []
-        for i in range(cold_n):
-            client.update_function_configuration(
-                FunctionName=name, Environment={"Variables": {"BENCH_COLD_TOKEN": str(i)}}
-            )
-            wait_updated(client, name)
-            rtt, _, tail = invoke(client, name, {})
-            cold_rtt.append(rtt)
-            init = report_field(tail, "Init Duration")
-            if init is None:
-                raise RuntimeError("a cold invoke's REPORT has no Init Duration")
-            init_ms.append(init)
-        bare = bare_import_ms(code_dir, cold_n)
-
-        # 3. burst on fresh sandboxes
-        client.update_function_configuration(
-            FunctionName=name, Environment={"Variables": {"BENCH_COLD_TOKEN": "burst"}}
-        )
-        wait_updated(client, name)
-        t = time.perf_counter()
-        with ThreadPoolExecutor(burst_n) as pool:
-            results = list(pool.map(lambda _: invoke(client, name, {"sleep": 0.2}), range(burst_n)))
-        burst_s = time.perf_counter() - t
-        pids = {doc["pid"] for _, doc, _ in results}
+        lines += warm_phase(client, name, code_dir, warm_n)
+        lines += cold_phase(client, name, code_dir, cold_n)
+        burst_line, burst_ok = burst_phase(client, name, burst_n)
         info = emu.info()
         client.delete_function(FunctionName=name)
 
     limits = f"on (cgroup v{info.get('cgroup_version')})" if info.get("cpu_limits") else "off"
-    init_over = [a - b for a, b in zip(sorted(init_ms), sorted(bare), strict=True)]
     lines += [
-        row("warm: boto3 round trip", warm_rtt),
-        row("warm: REPORT Duration", warm_dur),
-        row("warm: round trip - handler's own time", warm_over, "<= 2 ms at p50"),
-        row("warm: sandbox layer only (no HTTP, no boto3)", direct),
-        row("floor: boto3 GetFunctionConfiguration round trip", floor),
-        row("cold: Init Duration (spawn to first /next)", init_ms),
-        row("cold: bare process importing the handler", bare),
-        row("cold: Init Duration - bare import (by rank)", init_over, "<= 15 ms at p50"),
-        row("cold: boto3 round trip", cold_rtt),
-        f"burst: {burst_n} concurrent invokes, {len(results)} ok, {len(pids)} sandboxes, "
-        f"{burst_s:.2f} s wall",
-        f"host: {info.get('host_cpus')} CPUs ({info.get('host_cpu_model')}), cpu limits "
-        f"{limits}, "
+        burst_line,
+        f"host: {info.get('host_cpus')} CPUs ({info.get('host_cpu_model')}), cpu limits {limits}, "
         f"oversubscription events {info.get('oversubscription', {}).get('events')}, "
         f"substitutions {info.get('runtime_substitutions')}",
     ]
     print("\n".join(lines))
-    return 0 if len(results) == burst_n else 1
+    return 0 if burst_ok else 1
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import struct
 import subprocess
 import time
 from collections.abc import Callable
@@ -41,9 +42,17 @@ class SandboxProcess:
         self._pidfd = -1
         self._partial = b""
 
-    def spawn(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+    def spawn(self, argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, int]:
+        """Start the runtime; returns when it began, as (perf_counter_ns, epoch ns).
+
+        With a cgroup, "began" is when the child has joined it, just before exec: moving a
+        task between v1 cgroups waits for an RCU grace period (often 10+ ms), and that is
+        our emulation's cost, not the runtime's (Lambda's sandbox exists before INIT).
+        """
         loop = asyncio.get_running_loop()
         read_fd, write_fd = os.pipe()
+        stamp_r, stamp_w = os.pipe() if self.group else (-1, -1)
+        before_ns, before_epoch_ns = time.perf_counter_ns(), time.time_ns()
         try:
             self.popen = subprocess.Popen(
                 argv,
@@ -54,21 +63,40 @@ class SandboxProcess:
                 stderr=write_fd,
                 close_fds=True,
                 start_new_session=True,
-                # Only with a cgroup (a preexec hook forbids the faster vfork path); attach
+                # Only with a cgroup (a preexec hook forbids the faster vfork path); the hook
                 # only calls os.open/os.write, which are safe between fork and exec.
-                preexec_fn=self.group.attach if self.group else None,  # noqa: PLW1509
+                preexec_fn=self._preexec(stamp_w) if self.group else None,  # noqa: PLW1509
             )
         except BaseException:
             os.close(read_fd)
             raise
         finally:
             os.close(write_fd)
+            if stamp_w >= 0:
+                os.close(stamp_w)
+        started_ns = before_ns
+        if stamp_r >= 0:
+            data = os.read(stamp_r, 8)  # written before exec, so already there
+            os.close(stamp_r)
+            if len(data) == 8:
+                started_ns = struct.unpack("q", data)[0]
         self.pid = self.popen.pid
         os.set_blocking(read_fd, False)
         self._fd = read_fd
         loop.add_reader(read_fd, self.drain)
         self._pidfd = os.pidfd_open(self.pid)
         loop.add_reader(self._pidfd, self._on_exit)
+        return started_ns, before_epoch_ns + (started_ns - before_ns)
+
+    def _preexec(self, stamp_fd: int) -> Callable[[], None]:
+        group = self.group
+        assert group is not None
+
+        def run() -> None:
+            group.attach()
+            os.write(stamp_fd, struct.pack("q", time.perf_counter_ns()))
+
+        return run
 
     @property
     def alive(self) -> bool:

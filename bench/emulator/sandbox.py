@@ -123,10 +123,12 @@ class Sandbox:
     async def start(self) -> None:
         await self.api.start()
         env = self._env()
-        self._spawn_ns = time.perf_counter_ns()
-        spawn_ms = time.time_ns() // 1_000_000
+        self._spawn_ns, spawn_epoch_ns = self.proc.spawn(self.launch.argv, env, self.spec.code_dir)
+        spawn_ms = spawn_epoch_ns // 1_000_000
         version = self.launch.runtime_version
         arn = runtime_version_arn(self.spec.region, version, self.launch.argv[0])
+        # Emitted after the spawn but stamped with its time, and before the loop can read
+        # any of the runtime's output, so it is still the stream's first line.
         self._emit(
             spawn_ms,
             pl.init_start(
@@ -140,7 +142,6 @@ class Sandbox:
                 memory_mb=self.spec.memory_mb,
             ),
         )
-        self.proc.spawn(self.launch.argv, env, self.spec.code_dir)
 
     async def wait_init(self) -> tuple[str, str | None, bytes]:
         """('ready'|'error'|'timeout', error type, error document) once init settles."""
