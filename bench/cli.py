@@ -286,13 +286,20 @@ def iam_policy(
     account: Annotated[
         str, typer.Option("--account", help="Account id the policy is scoped to ('*' for any).")
     ] = "*",
+    artifact_bucket: Annotated[
+        str | None,
+        typer.Option("--artifact-bucket", help="S3 bucket for packages over 50 MB, if used."),
+    ] = None,
 ) -> None:
     """Print the least-privilege IAM policy the harness's own credentials need."""
     import json
 
     from bench.iam import harness_policy
 
-    typer.echo(json.dumps(harness_policy(stage=stage or "dev", region=region, account=account), indent=2))
+    policy = harness_policy(
+        stage=stage or "dev", region=region, account=account, artifact_bucket=artifact_bucket
+    )
+    typer.echo(json.dumps(policy, indent=2))
 
 
 @app.command()

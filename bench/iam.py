@@ -1,0 +1,255 @@
+"""Least-privilege IAM for a stage: the functions' execution role and the harness's policy.
+
+Everything a stage creates is named `bench-<stage>-...`, so every permission below is
+scoped to that prefix. No statement grants a wildcard action; the few calls AWS cannot
+scope to a resource say so in their Sid.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bench.errors import TargetError
+
+POLICY_VERSION = "2012-10-17"
+INLINE_POLICY_NAME = "bench-logs"
+LAMBDA_SERVICE = "lambda.amazonaws.com"
+
+
+def execution_role_name(stage: str) -> str:
+    return f"bench-{stage}-exec"
+
+
+def function_prefix(stage: str) -> str:
+    return f"bench-{stage}-"
+
+
+def _log_group_arn(stage: str, region: str, account: str) -> str:
+    return f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function_prefix(stage)}*"
+
+
+def _role_arn(stage: str, account: str) -> str:
+    return f"arn:aws:iam::{account}:role/{execution_role_name(stage)}"
+
+
+def trust_policy() -> dict[str, Any]:
+    """Only the Lambda service may assume the execution role."""
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": LAMBDA_SERVICE},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def execution_policy(stage: str, region: str, account: str) -> dict[str, Any]:
+    """What the benchmark functions themselves may do: write their own logs, nothing else.
+
+    No logs:CreateLogGroup: the harness creates each group with a retention first, so a
+    function can never leave behind a group that keeps its logs forever.
+    """
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"{_log_group_arn(stage, region, account)}:*",
+            }
+        ],
+    }
+
+
+def harness_policy(
+    stage: str,
+    region: str = "*",
+    account: str = "*",
+    artifact_bucket: str | None = None,
+    artifact_prefix: str = "bench/",
+) -> dict[str, Any]:
+    """The policy the harness's own credentials need to run, clean up and list a stage."""
+    functions = f"arn:aws:lambda:{region}:{account}:function:{function_prefix(stage)}*"
+    groups = _log_group_arn(stage, region, account)
+    role = _role_arn(stage, account)
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "StageFunctions",
+            "Effect": "Allow",
+            "Action": [
+                "lambda:CreateFunction",
+                "lambda:GetFunction",
+                "lambda:GetFunctionConfiguration",
+                "lambda:UpdateFunctionConfiguration",
+                "lambda:UpdateFunctionCode",
+                "lambda:DeleteFunction",
+                "lambda:InvokeFunction",
+                "lambda:PutFunctionConcurrency",
+                "lambda:DeleteFunctionConcurrency",
+                "lambda:TagResource",
+                "lambda:UntagResource",
+                "lambda:ListTags",
+            ],
+            "Resource": functions,
+        },
+        {
+            # AWS offers no resource-level scoping for these two account-wide reads.
+            "Sid": "AccountReadsWithoutResourceScopingListFunctionsGetAccountSettings",
+            "Effect": "Allow",
+            "Action": ["lambda:ListFunctions", "lambda:GetAccountSettings"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "StageLogGroups",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogGroup",
+                "logs:DeleteLogGroup",
+                "logs:PutRetentionPolicy",
+                "logs:TagResource",
+                "logs:TagLogGroup",
+                "logs:DescribeLogStreams",
+                "logs:FilterLogEvents",
+                "logs:GetLogEvents",
+            ],
+            "Resource": [groups, f"{groups}:*"],
+        },
+        {
+            # DescribeLogGroups is authorised against the account's log groups as a whole;
+            # the harness filters by the stage prefix itself.
+            "Sid": "AccountReadsWithoutResourceScopingDescribeLogGroups",
+            "Effect": "Allow",
+            "Action": ["logs:DescribeLogGroups"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "StageExecutionRole",
+            "Effect": "Allow",
+            "Action": [
+                "iam:GetRole",
+                "iam:CreateRole",
+                "iam:DeleteRole",
+                "iam:PutRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:TagRole",
+                "iam:ListRolePolicies",
+            ],
+            "Resource": role,
+        },
+        {
+            "Sid": "PassStageRoleToLambdaOnly",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": role,
+            "Condition": {"StringEquals": {"iam:PassedToService": LAMBDA_SERVICE}},
+        },
+    ]
+    if artifact_bucket:
+        statements.append(
+            {
+                "Sid": "StageArtifacts",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:PutObject",
+                    "s3:GetObject",
+                    "s3:DeleteObject",
+                    "s3:AbortMultipartUpload",
+                ],
+                "Resource": f"arn:aws:s3:::{artifact_bucket}/{artifact_prefix}*",
+            }
+        )
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def _code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    code = error.get("Code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def ensure_execution_role(
+    iam_client: Any, *, stage: str, region: str, account: str, tags: dict[str, str]
+) -> str:
+    """The stage's execution role ARN, creating the role and its inline policy if missing.
+
+    Idempotent: an existing role gets its inline policy and tags re-applied. A role whose
+    trust reaches beyond Lambda is refused rather than silently used.
+    """
+    name = execution_role_name(stage)
+    tag_list = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+    try:
+        role = iam_client.get_role(RoleName=name)["Role"]
+        arn = str(role["Arn"])
+        _check_trust(name, role.get("AssumeRolePolicyDocument"))
+        if tag_list:
+            iam_client.tag_role(RoleName=name, Tags=tag_list)
+    except Exception as exc:
+        if _code(exc) != "NoSuchEntity":
+            raise
+        kwargs: dict[str, Any] = {
+            "RoleName": name,
+            "AssumeRolePolicyDocument": json.dumps(trust_policy()),
+            "Description": f"coldbench stage {stage}: benchmark functions write their logs",
+            "MaxSessionDuration": 3600,
+        }
+        if tag_list:
+            kwargs["Tags"] = tag_list
+        arn = str(iam_client.create_role(**kwargs)["Role"]["Arn"])
+    iam_client.put_role_policy(
+        RoleName=name,
+        PolicyName=INLINE_POLICY_NAME,
+        PolicyDocument=json.dumps(execution_policy(stage, region, account)),
+    )
+    return arn
+
+
+def _check_trust(name: str, document: Any) -> None:
+    if isinstance(document, str):  # IAM returns it URL-encoded when botocore does not decode
+        from urllib.parse import unquote
+
+        document = json.loads(unquote(document))
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    if isinstance(statements, dict):
+        statements = [statements]
+    for statement in statements:
+        principal = statement.get("Principal") if isinstance(statement, dict) else None
+        service = principal.get("Service") if isinstance(principal, dict) else None
+        if statement.get("Effect") == "Allow" and service not in (LAMBDA_SERVICE, [LAMBDA_SERVICE]):
+            raise TargetError(
+                f"IAM role {name} trusts more than {LAMBDA_SERVICE}; restore its trust policy "
+                "or delete it (bench cleanup) so the harness recreates it"
+            )
+
+
+def delete_execution_role(iam_client: Any, stage: str) -> str | None:
+    """Delete the stage's role and its inline policies; the role name, or None if absent."""
+    name = execution_role_name(stage)
+    try:
+        names = iam_client.list_role_policies(RoleName=name)["PolicyNames"]
+    except Exception as exc:
+        if _code(exc) == "NoSuchEntity":
+            return None
+        raise
+    for policy in names:
+        iam_client.delete_role_policy(RoleName=name, PolicyName=policy)
+    try:
+        iam_client.delete_role(RoleName=name)
+    except Exception as exc:
+        if _code(exc) == "NoSuchEntity":
+            return None
+        raise
+    return name
+
+
+def is_role_propagation_error(exc: BaseException) -> bool:
+    """CreateFunction failing only because a new role has not reached Lambda yet."""
+    if _code(exc) != "InvalidParameterValueException":
+        return False
+    message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")) or str(exc)
+    return "cannot be assumed by Lambda" in message
