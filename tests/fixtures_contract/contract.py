@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
 import shutil
 import subprocess
@@ -60,6 +61,38 @@ RUNTIME_VERSION = {
     "java": r"OpenJDK \d+[\d.]*",
 }
 EVENTS = [GOOD, GOOD2] + [event for event, _ in BAD_EVENTS] + [GOOD]
+
+
+def random_events(seed: int, count: int) -> list[Any]:
+    """Near-misses of the bench event: dropped, retyped and extra keys, odd values."""
+    rng = random.Random(seed)
+    values: list[Any] = [None, True, False, 0, 7, -3, 1.5, 2.0, 1e20, "", "x", "é", [], [1],
+                         {}, {"a": 1}]  # fmt: skip
+
+    def near_miss() -> dict[str, Any]:
+        fields: dict[str, Any] = dict(GOOD["bench"])
+        for _ in range(rng.randint(0, 3)):
+            op = rng.choice(["drop", "set", "add"])
+            if op == "drop" and fields:
+                del fields[rng.choice(sorted(fields))]
+            elif op == "set" and fields:
+                fields[rng.choice(sorted(fields))] = rng.choice(values)
+            else:
+                fields[rng.choice(["zz", "Run", "a b", "é", "extra"])] = rng.choice(values)
+        return fields
+
+    events: list[Any] = []
+    for _ in range(count):
+        if rng.random() < 0.1:
+            events.append(rng.choice(values))
+            continue
+        event: dict[str, Any] = {"bench": near_miss() if rng.random() < 0.8 else rng.choice(values)}
+        if rng.random() < 0.15:
+            event[rng.choice(["junk", "Bench", "b"])] = rng.choice(values)
+        if rng.random() < 0.05:
+            del event["bench"]
+        events.append(event)
+    return events
 
 
 def check_results(family: str, results: list[Any], kind: str, memory_mb: int | None) -> None:
@@ -146,7 +179,8 @@ public class Driver {
             if (out.length() > 1) out.append(",");
             out.append(result.toString(StandardCharsets.UTF_8));
         }
-        System.out.println(out.append("]"));
+        // UTF-8 whatever the locale: the handler's bytes are UTF-8, and so is Lambda.
+        new java.io.PrintStream(System.out, true, StandardCharsets.UTF_8).println(out.append("]"));
     }
 }
 """
@@ -177,6 +211,7 @@ def _run(command: list[str], events: list[Any], env: dict[str, str], cwd: Path) 
         input=json.dumps(events),
         capture_output=True,
         text=True,
+        encoding="utf-8",
         env={"PATH": "/usr/bin:/bin", **env},
         cwd=cwd,
         timeout=120,

@@ -12,7 +12,15 @@ import pytest
 from bench.fixtures import build_artifact
 from bench.matrix import Cell
 
-from .contract import EVENTS, check_results, run_java, run_node, run_python, unzip
+from .contract import (
+    EVENTS,
+    check_results,
+    random_events,
+    run_java,
+    run_node,
+    run_python,
+    unzip,
+)
 
 RUNNERS: dict[str, tuple[str, Callable[[Path, list[Any], dict[str, str]], list[Any]]]] = {
     "python": ("python3.12", run_python),
@@ -62,3 +70,21 @@ def test_memory_is_null_without_the_variable(cache: Path, tmp_path: Path) -> Non
     artifact = build_artifact(_cell("python3.12", "none", 0), cache)
     results = run_python(unzip(artifact.zip_path, tmp_path / "code"), EVENTS, {})
     check_results("python", results, "none", None)
+
+
+def test_every_runtime_judges_odd_events_identically(cache: Path, tmp_path: Path) -> None:
+    events = random_events(seed=4, count=300)
+    verdicts: dict[str, list[str]] = {}
+    for family, (runtime, run) in sorted(RUNNERS.items()):
+        if family == "java" and not __import__("shutil").which("javac"):
+            print("java skipped: javac not found, no JDK on this machine")
+            continue
+        artifact = build_artifact(_cell(runtime, "none", 0.0), cache)
+        results = run(unzip(artifact.zip_path, tmp_path / family), events, {})
+        verdicts[family] = [r.get("error", "ok") for r in results]
+        assert [r["invocation"] for r in results] == list(range(1, len(events) + 1))
+    python = verdicts["python"]
+    assert 10 < python.count("ok") < len(events) - 10  # both outcomes are exercised
+    for family, verdict in verdicts.items():
+        mismatches = [(e, p, v) for e, p, v in zip(events, python, verdict, strict=True) if p != v]
+        assert not mismatches, (family, mismatches[:3])
