@@ -85,8 +85,7 @@ class Emulator:
         self.region = region
         self.quota_mode = quota_mode
         self.log_delay_s = log_delay_s
-        self.pending_delay_s = pending_delay_s
-        self.update_delay_s = update_delay_s
+        self._delays = {"pending": pending_delay_s, "update": update_delay_s}
         self.access_key_id, self.secret_access_key = _fresh_credentials()
         self.account_id = "".join(secrets.choice(string.digits) for _ in range(12))
         self.endpoint_url = ""
@@ -102,6 +101,28 @@ class Emulator:
         self._lambda: LambdaApi | None = None
         self._quota: QuotaLimiter | None = None
         self._stopped = False
+
+    # Delays may be changed on a running emulator (tests widen the InProgress window);
+    # they apply to the next create or update.
+    @property
+    def pending_delay_s(self) -> float:
+        return self._delays["pending"]
+
+    @pending_delay_s.setter
+    def pending_delay_s(self, value: float) -> None:
+        self._delays["pending"] = value
+        if self._lambda is not None:
+            self._lambda.registry.pending_delay_s = value
+
+    @property
+    def update_delay_s(self) -> float:
+        return self._delays["update"]
+
+    @update_delay_s.setter
+    def update_delay_s(self, value: float) -> None:
+        self._delays["update"] = value
+        if self._lambda is not None:
+            self._lambda.registry.update_delay_s = value
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -180,7 +201,7 @@ class Emulator:
             functions_dir=functions_dir,
             pending_delay_s=self.pending_delay_s,
             update_delay_s=self.update_delay_s,
-            schedule=lambda delay, fire: loop.call_later(delay, fire) and None,
+            schedule=loop.call_later,
             on_current=lambda name, revision: sandboxes.retire(name, keep_revision=revision),
         )
         self._lambda = LambdaApi(

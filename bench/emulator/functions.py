@@ -87,7 +87,7 @@ class Registry:
         functions_dir: Path,
         pending_delay_s: float,
         update_delay_s: float,
-        schedule: Callable[[float, Callable[[], None]], None],
+        schedule: Callable[[float, Callable[[], None]], object],
         on_current: Callable[[str, str], None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -121,6 +121,7 @@ def test_conflict_and_parameter_errors_match_aws(api: Any) -> None:
     conflict = _recorded("lambda-api.json",
                          "TestLambdaFunction::test_lambda_concurrent_config_updates")
     api.create("golden-conflict")
+    api.emulator.update_delay_s = 5.0  # the second update must land inside the first
     api.lam.update_function_configuration(FunctionName="golden-conflict", Timeout=9)
     with pytest.raises(ClientError) as err:
         api.lam.update_function_configuration(FunctionName="golden-conflict", Timeout=10)

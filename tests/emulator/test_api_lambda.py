@@ -48,6 +48,7 @@ def test_create_is_pending_then_active_and_waiter_works(api: Any, api_zip: Any) 
 
 def test_update_is_in_progress_then_successful_and_retires_old_sandboxes(api: Any) -> None:
     api.create("upd")
+    api.emulator.update_delay_s = 1.0  # wide enough to be sure the second update lands inside
     before = api.lam.get_function_configuration(FunctionName="upd")
     updated = api.lam.update_function_configuration(
         FunctionName="upd", MemorySize=512, Timeout=10, Environment={"Variables": {"A": "1"}}
@@ -75,7 +76,7 @@ def test_update_is_in_progress_then_successful_and_retires_old_sandboxes(api: An
 def test_invokes_during_in_progress_reach_the_old_configuration(api: Any) -> None:
     api.create("old-config", MemorySize=128)
     registry_delay = 2.0  # long enough to invoke inside the InProgress window
-    api.emulator._lambda.registry.update_delay_s = registry_delay
+    api.emulator.update_delay_s = registry_delay
     api.lam.update_function_configuration(FunctionName="old-config", MemorySize=1024)
     during = json.loads(api.lam.invoke(FunctionName="old-config", Payload=b"{}")["Payload"].read())
     assert during["memory"] == 128
@@ -86,7 +87,7 @@ def test_invokes_during_in_progress_reach_the_old_configuration(api: Any) -> Non
 
 
 def test_invoke_while_pending_is_a_conflict(api: Any) -> None:
-    api.emulator._lambda.registry.pending_delay_s = 5.0
+    api.emulator.pending_delay_s = 5.0
     api.create("pending", wait=False)
     with pytest.raises(ClientError) as err:
         api.lam.invoke(FunctionName="pending", Payload=b"{}")
