@@ -315,3 +315,26 @@ def test_demo_matrix_compares_inert_with_imported() -> None:
     # The first report a user sees answers the package-size question: same size, both kinds.
     assert by_kind.get("inert", set()) & by_kind.get("imported", set())
     assert by_kind.get("none")
+
+
+def test_builds_in_other_processes_are_byte_identical(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from bench.fixtures import build_artifact\n"
+        "from bench.matrix import Cell\n"
+        "c = Cell(runtime='nodejs22.x', memory_mb=128, architecture='x86_64',"
+        " package_mb=0.3, package_kind='imported')\n"
+        "print(build_artifact(c, Path(sys.argv[1])).sha256)\n"
+    )
+    shas = set()
+    for seed in ("1", "2"):  # set and dict orders must not leak into the bytes
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / seed)],
+            capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": seed, "PATH": ""},
+        )  # fmt: skip
+        shas.add(done.stdout.strip())
+    assert len(shas) == 1 and len(shas.pop()) == 64
