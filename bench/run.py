@@ -36,6 +36,7 @@ from bench.deploy import (
     bump,
     check_unreserved_concurrency,
     deploy_function,
+    execution_role,
     function_name,
     log_group_of,
     resource_tags,
@@ -285,21 +286,6 @@ class Experiment:
             )
         self._save_manifest()
 
-    def _role_arn(self) -> str:
-        if self.target.role_arn is not None:
-            return self.target.role_arn
-        from bench.iam import ensure_execution_role
-
-        return str(
-            ensure_execution_role(
-                self.target.iam_client(),
-                stage=self.target.stage,
-                region=self.target.region,
-                account=self.target.account_id,
-                tags={"bench:stage": self.target.stage},
-            )
-        )
-
     # ----------------------------------------------------------------- the run
 
     def run(self, prior: dict[str, Any] | None) -> RunOutcome:
@@ -310,7 +296,7 @@ class Experiment:
         ]
         # Reservations must fit before the first resource exists.
         check_unreserved_concurrency(self.cp, self.matrix.burst * len(pending))
-        role_arn = self._role_arn()
+        role_arn = execution_role(self.target)
         self._open_results(prior)
         per_cell = self.matrix.cold_starts + self.matrix.warm_invocations
         with (

@@ -8,6 +8,8 @@ import json
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -15,8 +17,11 @@ from botocore.stub import Stubber
 
 from bench.deploy import (
     ControlPlane,
+    FunctionSpec,
     check_unreserved_concurrency,
     cleanup,
+    deploy_function,
+    execution_role,
     function_name,
     list_region_functions,
     name_pattern,
@@ -25,6 +30,7 @@ from bench.deploy import (
     resource_tags,
 )
 from bench.errors import InputError, TargetError
+from bench.iam import execution_role_name
 from bench.pacing import RateLimiter
 
 moto = pytest.importorskip("moto")
@@ -234,3 +240,146 @@ def test_pace_makes_every_request_take_a_token(aws: None) -> None:
     client.list_functions()
     client.list_functions()
     assert len(taken) == 2
+
+
+def _target(stage: str = "ci") -> Any:
+    from bench.target import open_aws_target
+
+    return open_aws_target(region=REGION, stage=stage)
+
+
+def test_without_a_role_arn_the_stage_role_is_created_least_privilege(aws: None) -> None:
+    with _target() as target:
+        arn = execution_role(target)
+        again = execution_role(target)  # idempotent: found, not duplicated
+    assert arn == again and arn.endswith(":role/" + execution_role_name("ci"))
+    iam = boto3.client("iam")
+    role = iam.get_role(RoleName=execution_role_name("ci"))["Role"]
+    principals = [s["Principal"] for s in role["AssumeRolePolicyDocument"]["Statement"]]
+    assert principals == [{"Service": "lambda.amazonaws.com"}]
+    (policy_name,) = iam.list_role_policies(RoleName=execution_role_name("ci"))["PolicyNames"]
+    document = iam.get_role_policy(RoleName=execution_role_name("ci"), PolicyName=policy_name)
+    for statement in document["PolicyDocument"]["Statement"]:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        assert all("*" not in action for action in actions)
+        resources = (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        )
+        assert all("/aws/lambda/bench-ci-" in r for r in resources)
+
+
+def test_a_given_role_arn_means_iam_is_never_touched(aws: None) -> None:
+    from bench.target import open_aws_target
+
+    role = "arn:aws:iam::123456789012:role/theirs"
+    with open_aws_target(region=REGION, stage="ci", role_arn=role) as target:
+        assert execution_role(target) == role
+        assert target.iam_client() is None
+    assert boto3.client("iam").list_roles()["Roles"] == []
+
+
+def test_deploy_creates_a_tagged_function_log_group_and_reservation(aws: None) -> None:
+    with _target() as target:
+        cp = ControlPlane.from_target(target, RateLimiter(100))
+        role = execution_role(target)
+        spec = _spec(role, tmp_zip())
+        deploy_function(cp, spec)
+    fn = boto3.client("lambda").get_function(FunctionName=spec.name)
+    assert fn["Configuration"]["Role"] == role
+    assert fn["Concurrency"]["ReservedConcurrentExecutions"] == 4
+    assert fn["Tags"]["bench:run"] == RUN_A and fn["Tags"]["bench:stage"] == "ci"
+    (group,) = boto3.client("logs").describe_log_groups(
+        logGroupNamePrefix=f"/aws/lambda/{spec.name}"
+    )["logGroups"]
+    assert group["retentionInDays"] == 3
+
+
+def test_cleanup_of_a_stage_removes_its_role_when_nothing_uses_it(aws: None) -> None:
+    with _target() as target:
+        cp = ControlPlane.from_target(target, RateLimiter(100))
+        deploy_function(cp, _spec(execution_role(target), tmp_zip()))
+    result = cleanup(stage="ci")
+    assert result.role == execution_role_name("ci")
+    assert boto3.client("iam").list_roles()["Roles"] == []
+    assert _names() == (set(), set())
+
+
+def test_iam_propagation_and_update_conflicts_are_retried_not_slept_through() -> None:
+    from botocore.exceptions import ClientError
+
+    events: list[tuple[str, str]] = []
+    plane = ControlPlane(
+        lambda_client=None,
+        logs_client=None,
+        poll_interval_s=0.0,
+        on_event=lambda kind, detail, cell: events.append((kind, detail)),
+    )
+    errors = [
+        ClientError(
+            {
+                "Error": {
+                    "Code": "InvalidParameterValueException",
+                    "Message": "The role defined for the function cannot be assumed by Lambda.",
+                }
+            },
+            "CreateFunction",
+        ),
+        ClientError(
+            {"Error": {"Code": "ResourceConflictException", "Message": "in progress"}}, "X"
+        ),
+    ]
+
+    def flaky() -> str:
+        if errors:
+            raise errors.pop(0)
+        return "created"
+
+    assert plane.call(flaky, "CreateFunction") == "created"
+    assert [kind for kind, _ in events] == ["retry", "retry"]
+    assert "InvalidParameterValueException" in events[0][1]
+
+    def exists() -> None:
+        raise ClientError(
+            {
+                "Error": {
+                    "Code": "ResourceConflictException",
+                    "Message": "Function already exist: x",
+                }
+            },
+            "CreateFunction",
+        )
+
+    with pytest.raises(ClientError):
+        plane.call(exists, "CreateFunction")  # not an update in progress: never retried
+    assert len(events) == 2
+
+
+def tmp_zip() -> Path:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "code.zip"
+    path.write_bytes(_zip())
+    return path
+
+
+def _spec(role: str, zip_path: Path) -> FunctionSpec:
+    name = function_name("ci", "aaaaaa", 0)
+    return FunctionSpec(
+        name=name,
+        cell_id="python3.12-128mb-x86_64-none",
+        runtime="python3.12",
+        handler="handler.handler",
+        memory_mb=128,
+        architecture="x86_64",
+        timeout_s=10,
+        reserved_concurrency=4,
+        role_arn=role,
+        tags=_tags(RUN_A, "ci", datetime.now(UTC)),
+        zip_path=zip_path,
+        zipped_bytes=zip_path.stat().st_size,
+        sha256="0" * 64,
+    )
