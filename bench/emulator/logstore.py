@@ -8,14 +8,14 @@ as CloudWatch is on a bad day.
 from __future__ import annotations
 
 import bisect
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.emulator.errors import log_group_missing, log_stream_missing, logs_invalid
+from bench.emulator.errors import log_group_missing, log_stream_missing
+from bench.emulator.filterpattern import compile_pattern
 
 MAX_PAGE_EVENTS = 10_000
 MAX_PAGE_BYTES = 1_048_576
@@ -47,37 +47,6 @@ class Group:
     tags: dict[str, str] = field(default_factory=dict)
     streams: dict[str, Stream] = field(default_factory=dict)
     stored_bytes: int = 0
-
-
-def compile_pattern(pattern: str | None) -> Callable[[str], bool]:
-    """Filter-pattern subset: terms (all must appear), "quoted phrases", ?any-of, -excluded.
-
-    Matching is case-sensitive, as in CloudWatch.
-    """
-    text = (pattern or "").strip()
-    if not text:
-        return lambda _message: True
-    if text[0] in "{[":
-        raise logs_invalid(
-            "The emulator supports term and quoted-phrase filter patterns only, "
-            f"not JSON or space-delimited ones: {pattern}"
-        )
-    required: list[str] = []
-    optional: list[str] = []
-    excluded: list[str] = []
-    for match in re.finditer(r'([?-]?)(?:"((?:[^"\\]|\\.)*)"|(\S+))', text):
-        prefix, quoted, bare = match.groups()
-        term = quoted.replace('\\"', '"') if quoted is not None else bare
-        {"?": optional, "-": excluded}.get(prefix, required).append(term)
-
-    def matches(message: str) -> bool:
-        if any(term in message for term in excluded):
-            return False
-        if optional and not any(term in message for term in optional):
-            return False
-        return all(term in message for term in required)
-
-    return matches
 
 
 class LogStore:

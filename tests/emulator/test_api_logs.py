@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from bench.emulator.logstore import LogStore, compile_pattern
+from bench.emulator.filterpattern import compile_pattern
+from bench.emulator.logstore import LogStore
 
 GROUP = "/aws/lambda/logs-test"
 
@@ -162,9 +164,12 @@ def test_filter_log_events_paging_returns_each_event_once(api: Any) -> None:
 
 def test_unsupported_pattern_and_missing_group_are_clear_errors(api: Any) -> None:
     _sink(api).put_events(GROUP, "s", [(1, "x")])
-    with pytest.raises(ClientError) as json_pattern:
-        api.logs.filter_log_events(logGroupName=GROUP, filterPattern='{ $.type = "x" }')
-    assert _code(json_pattern) == "InvalidParameterException"
+    with pytest.raises(ClientError) as delimited:
+        api.logs.filter_log_events(logGroupName=GROUP, filterPattern="[ip, user, ...]")
+    assert _code(delimited) == "InvalidParameterException"
+    with pytest.raises(ClientError) as broken_json:
+        api.logs.filter_log_events(logGroupName=GROUP, filterPattern="{ $.type ~ 1 }")
+    assert _code(broken_json) == "InvalidParameterException"
     with pytest.raises(ClientError) as missing:
         api.logs.filter_log_events(logGroupName="/nope")
     assert _code(missing) == "ResourceNotFoundException"
@@ -196,6 +201,33 @@ def test_compile_pattern_terms_phrases_optional_and_excluded() -> None:
     assert compile_pattern("?ERROR ?WARN")("a WARN line")
     assert not compile_pattern("?ERROR ?WARN")("an INFO line")
     assert not compile_pattern("REPORT -Init")("REPORT with Init Duration")
+
+
+def test_compile_pattern_json_subset() -> None:
+    report = json.dumps({"time": "t", "type": "platform.report",
+                         "record": {"requestId": "r1", "status": "success",
+                                    "metrics": {"durationMs": 12.5, "initDurationMs": 90.1}}})
+    start = json.dumps({"time": "t", "type": "platform.start", "record": {"requestId": "r1"}})
+    by_type = compile_pattern('{ $.type = "platform.report" }')
+    assert by_type(report) and not by_type(start) and not by_type("REPORT RequestId: r1")
+    assert compile_pattern('{ $.type = "platform.*" }')(start)
+    assert compile_pattern("{ $.record.metrics.durationMs > 10 }")(report)
+    assert not compile_pattern("{ $.record.metrics.durationMs > 20 }")(report)
+    both = compile_pattern('{ $.type = "platform.report" && $.record.requestId = "r2" }')
+    assert not both(report)
+    either = compile_pattern('{ $.record.requestId = "r2" || $.record.status = "success" }')
+    assert either(report)
+    assert not compile_pattern("{ $.record.metrics.missing > 1 }")(report)
+    assert compile_pattern('{ $.type != "platform.start" }')(report)
+
+
+def test_json_pattern_over_http(api: Any) -> None:
+    record = {"time": "t", "type": "platform.report", "record": {"requestId": "j1"}}
+    _sink(api).put_events(GROUP, "j", [(1, json.dumps(record)), (2, '{"type": "app"}'),
+                                       (3, "plain text")])
+    found = api.logs.filter_log_events(logGroupName=GROUP,
+                                       filterPattern='{ $.type = "platform.report" }')["events"]
+    assert [json.loads(e["message"])["record"]["requestId"] for e in found] == ["j1"]
 
 
 def test_store_is_safe_from_threads() -> None:
