@@ -114,8 +114,9 @@ def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
     matrix = load_run_matrix(options)
     from bench.cost import check_budget, estimate_matrix
 
-    estimate = estimate_matrix(matrix)
-    check_budget(estimate, matrix.budget_usd, options.accept_cost)
+    source = str(options.matrix_path)
+    estimate = estimate_matrix(matrix, source=source)
+    check_budget(estimate, matrix.budget_usd, options.accept_cost, source=source)
     prior = _load_prior(options, matrix) if options.resume else None
     cells = matrix.cells()
     artifacts = build_artifacts(matrix, cells)
@@ -160,10 +161,10 @@ def _load_prior(options: RunOptions, matrix: Matrix) -> dict[str, Any]:
 
 def _cost_section(estimate: Any) -> dict[str, Any]:
     return {
-        "estimate_usd": getattr(estimate, "expected_usd", getattr(estimate, "estimate_usd", None)),
-        "worst_case_usd": getattr(estimate, "worst_case_usd", None),
+        "estimate_usd": round(estimate.expected_usd, 6),
+        "worst_case_usd": round(estimate.worst_case_usd, 6),
         "actual_usd": None,
-        "price_table": getattr(estimate, "price_table", None),
+        "price_table": estimate.price_table,
     }
 
 
@@ -542,7 +543,7 @@ class Experiment:
                 status=status,
                 finished=_now_iso(),
             )
-            self.manifest["cost"]["actual_usd"] = _as_usd(actual_cost(self.records))
+            self.manifest["cost"]["actual_usd"] = round(actual_cost(self.records), 6)
             self._save_manifest()
         if not self.options.keep:
             names = [c["function_name"] for c in self.manifest["cells"].values()]
@@ -566,14 +567,6 @@ class Experiment:
             self.console.print(f"report: {report_path}")
         code = EXIT_OK if status == "complete" else EXIT_RUN_FAILED
         return RunOutcome(exit_code=code, run_dir=run_dir, report_path=report_path, status=status)
-
-
-def _as_usd(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    return getattr(value, "usd", getattr(value, "total_usd", None))
 
 
 def _print_summary(console: Any, run_dir: Path) -> None:

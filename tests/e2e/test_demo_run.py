@@ -81,6 +81,7 @@ def test_demo_run_end_to_end(workdir: Path, bench_cli: Callable[..., Result]) ->
     audit = (run_dir / "report-lines.log").read_text().splitlines()
     assert sum(line.startswith("cloudwatch\t") for line in audit) == len(records)
     # The summary and the report path are printed.
-    assert str(run_dir) in result.output
+    assert f"results: results/{run_dir.name}" in result.output
     report = next((workdir / "reports").glob("*.html"))
-    assert str(report.name) in result.output
+    assert f"report: reports/{report.name}" in result.output
+    assert "python3.12-256mb-x86_64-none" in result.output  # the summary table
