@@ -338,3 +338,13 @@ def test_builds_in_other_processes_are_byte_identical(tmp_path: Path) -> None:
         )  # fmt: skip
         shas.add(done.stdout.strip())
     assert len(shas) == 1 and len(shas.pop()) == 64
+
+
+def test_runtime_versions_of_a_family_get_the_same_payload(cache: Path) -> None:
+    def payload(runtime: str) -> dict[str, bytes]:
+        artifact = build_artifact(cell(runtime, kind="imported", mb=0.2), cache)
+        with zipfile.ZipFile(artifact.zip_path) as archive:
+            return {n: archive.read(n) for n in archive.namelist() if n.startswith("bench_payload")}
+
+    first = payload("python3.12")
+    assert first and first == payload("python3.13")
