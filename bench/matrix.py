@@ -40,6 +40,7 @@ SUPPORTED_RUNTIMES: dict[str, str | None] = {
 BLOCKED_RUNTIMES = {"python3.8", "python3.9", "nodejs16.x", "nodejs18.x", "java8", "java11"}
 ARCHITECTURES = ("x86_64", "arm64")
 PACKAGE_KINDS = ("inert", "imported")
+PackageKind = Literal["none", "inert", "imported", "requirements"]
 
 
 def runtime_family(runtime: str) -> str:
@@ -79,10 +80,13 @@ class AwsTarget(_Strict):
 
 
 Target = Annotated[LocalTarget | AwsTarget, Field(discriminator="kind")]
+# Numbers are strict: YAML's `yes` or "128" must not quietly become 1 or 128.
+StrictCount = Annotated[int, Field(strict=True)]
+StrictNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class Package(_Strict):
-    size_mb: list[Annotated[float, Field(ge=0, le=250)]] = [0.0]
+    size_mb: list[Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=250)]] = [0.0]
     kind: list[Literal["inert", "imported"]] = ["inert"]
     # pip (python) or npm (nodejs) specifiers, per runtime family; each adds a
     # "requirements" cell per runtime of that family, memory and architecture.
@@ -93,6 +97,14 @@ class Package(_Strict):
     def _non_empty(cls, value: list[Any]) -> list[Any]:
         if not value:
             raise ValueError("must list at least one value")
+        return value
+
+    @field_validator("requirements")
+    @classmethod
+    def _some_requirements(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for family, specs in value.items():
+            if not specs:
+                raise ValueError(f"{family} must list at least one package (or be removed)")
         return value
 
 
@@ -115,17 +127,17 @@ class Matrix(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
     target: Target = LocalTarget()
     runtimes: list[str]
-    memory_mb: list[int]
+    memory_mb: list[StrictCount]
     architectures: list[Literal["x86_64", "arm64"]] = ["x86_64"]
     package: Package = Package()
-    cold_starts: int = Field(20, ge=1, le=10_000)
-    burst: int = Field(10, ge=1, le=1000)
-    warm_invocations: int = Field(20, ge=0, le=100_000)
+    cold_starts: StrictCount = Field(20, ge=1, le=10_000)
+    burst: StrictCount = Field(10, ge=1, le=1000)
+    warm_invocations: StrictCount = Field(20, ge=0, le=100_000)
     strategy: Literal["burst", "sequential"] = "burst"
-    timeout_s: int = Field(30, ge=1, le=TIMEOUT_MAX_S)
-    budget_usd: float = Field(1.0, ge=0)
+    timeout_s: StrictCount = Field(30, ge=1, le=TIMEOUT_MAX_S)
+    budget_usd: StrictNumber = Field(1.0, ge=0)
     # An invoke whose sandbox finished init longer ago than this is not a cold start.
-    proactive_threshold_ms: float = Field(1000.0, gt=0)
+    proactive_threshold_ms: StrictNumber = Field(1000.0, gt=0)
     exclude: list[Filter] = []
 
     @field_validator("runtimes")
@@ -154,6 +166,18 @@ class Matrix(_Strict):
                 raise ValueError(f"[{i}] {mb} is below the Lambda minimum of {MEMORY_MIN_MB}")
             if mb > MEMORY_MAX_MB:
                 raise ValueError(f"[{i}] {mb} is above the Lambda maximum of {MEMORY_MAX_MB}")
+            if mb in value[:i]:
+                raise ValueError(f"[{i}] {mb} is listed twice")
+        return value
+
+    @field_validator("architectures")
+    @classmethod
+    def _architectures(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must list at least one architecture")
+        for i, arch in enumerate(value):
+            if arch in value[:i]:
+                raise ValueError(f"[{i}] {arch} is listed twice")
         return value
 
     @model_validator(mode="after")
@@ -163,7 +187,34 @@ class Matrix(_Strict):
         for family in self.package.requirements:
             if not any(runtime_family(r) == family for r in self.runtimes):
                 raise ValueError(f"package.requirements.{family} has no {family} runtime to use it")
+        self._check_exclude()
         return self
+
+    def _check_exclude(self) -> None:
+        """An exclude entry that names nothing in the matrix is a typo, not a no-op."""
+        sizes = {float(s) for s in self.package.size_mb} | (
+            {0.0} if self.package.requirements else set()
+        )
+        kinds = set(self.package.kind) | (
+            {"none"} if 0 in self.package.size_mb else set()
+        ) | ({"requirements"} if self.package.requirements else set())
+        axes: dict[str, tuple[str, set[Any]]] = {
+            "runtime": ("runtimes", set(self.runtimes)),
+            "memory_mb": ("memory_mb", set(self.memory_mb)),
+            "architecture": ("architectures", set(self.architectures)),
+            "package_mb": ("package.size_mb", sizes),
+            "package_kind": ("package.kind", kinds),
+        }
+        for i, entry in enumerate(self.exclude):
+            given = {k: v for k, v in entry.model_dump().items() if v is not None}
+            if not given:
+                raise ValueError(f"exclude[{i}]: empty, so it would exclude every cell")
+            for key, value in given.items():
+                axis, values = axes[key]
+                if value not in values:
+                    raise ValueError(f"exclude[{i}].{key}: {value!r} is not in {axis}")
+        if self.exclude and not self.cells():
+            raise ValueError("exclude removes every cell; nothing would run")
 
     @property
     def stage(self) -> str:
@@ -171,7 +222,7 @@ class Matrix(_Strict):
 
     def cells(self) -> list[Cell]:
         """Every runtime x memory x architecture x package combination, less `exclude`."""
-        packages: list[tuple[float, str]] = []
+        packages: list[tuple[float, PackageKind]] = []
         for size in self.package.size_mb:
             if size == 0:
                 packages.append((0.0, "none"))  # no payload: the kind does not apply
@@ -205,7 +256,7 @@ class Cell(_Strict):
     memory_mb: int
     architecture: str
     package_mb: float
-    package_kind: Literal["none", "inert", "imported", "requirements"]
+    package_kind: PackageKind
     requirements: tuple[str, ...] = ()
 
     @property
@@ -261,6 +312,8 @@ def parse_matrix(data: Any, source: str = "<matrix>") -> Matrix:
             index, _, rest = message.partition("] ")
             where, message = f"{where}{index}]", rest
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        if not err["loc"]:  # a whole-matrix check: its message names the fields itself
+            raise InputError(f"{source}: {message}{more}") from None
         raise InputError(f"{source}: {where}: {message}{more}") from None
 
 
