@@ -265,6 +265,7 @@ class Emulator:
             out.update(_manager_section(self._sandboxes.info()))
         out["quota_mode"] = self.quota_mode
         out["throttles"] = dict(self._quota.throttles) if self._quota is not None else {}
+        out["requests"] = dict(self._quota.requests) if self._quota is not None else {}
         out["async_invokes_dropped"] = self._lambda.async_dropped if self._lambda else 0
         out["log_delay_s"] = self.log_delay_s
         out["endpoint_url"] = self.endpoint_url or None

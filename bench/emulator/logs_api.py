@@ -95,6 +95,8 @@ class LogsApi:
             "PutRetentionPolicy": self.put_retention_policy,
             "DeleteRetentionPolicy": self.delete_retention_policy,
             "DescribeLogStreams": self.describe_log_streams,
+            "CreateLogStream": self.create_log_stream,
+            "PutLogEvents": self.put_log_events,
             "GetLogEvents": self.get_log_events,
             "FilterLogEvents": self.filter_log_events,
             "TagResource": self.tag_resource,
@@ -179,7 +181,40 @@ class LogsApi:
             out["nextToken"] = _encode(offset + limit)
         return out
 
+    def create_log_stream(self, data: dict[str, Any]) -> dict[str, Any]:
+        stream = data.get("logStreamName")
+        if not isinstance(stream, str) or not stream:
+            raise logs_invalid("logStreamName is required.")
+        if not self.store.create_stream(_group_name(data), stream):
+            raise logs_error(
+                "ResourceAlreadyExistsException", "The specified log stream already exists"
+            )
+        return {}
+
     # --- events ----------------------------------------------------------------------
+
+    def put_log_events(self, data: dict[str, Any]) -> dict[str, Any]:
+        """For callers that seed logs themselves; sandboxes write through the LogSink."""
+        group, stream = _group_name(data), data.get("logStreamName")
+        if not isinstance(stream, str) or not self.store.has_stream(group, stream):
+            raise logs_error(
+                "ResourceNotFoundException", "The specified log stream does not exist."
+            )
+        events = data.get("logEvents") or []
+        if not isinstance(events, list) or not all(
+            isinstance(e, dict)
+            and isinstance(e.get("timestamp"), int)
+            and isinstance(e.get("message"), str)
+            for e in events
+        ):
+            raise logs_invalid("logEvents must be a list of {timestamp, message}.")
+        stamps = [e["timestamp"] for e in events]
+        if stamps != sorted(stamps):
+            raise logs_invalid(
+                "Log events in a single PutLogEvents request must be in chronological order."
+            )
+        self.store.put_events(group, stream, [(e["timestamp"], e["message"]) for e in events])
+        return {"nextSequenceToken": _encode("seq", len(events))}
 
     def get_log_events(self, data: dict[str, Any]) -> dict[str, Any]:
         """Forward ("f") and backward ("b") tokens; an exhausted direction echoes its token."""

@@ -94,6 +94,19 @@ class LogStore:
 
     # --- groups ----------------------------------------------------------------------
 
+    def create_stream(self, group: str, stream: str) -> bool:
+        """False when the stream already exists; the group must exist (unlike the sink)."""
+        with self._lock:
+            grp = self._group(group)
+            if stream in grp.streams:
+                return False
+            grp.streams[stream] = Stream(stream, self._now_ms())
+            return True
+
+    def has_stream(self, group: str, stream: str) -> bool:
+        with self._lock:
+            return stream in self._group(group).streams
+
     def create_group(self, name: str, tags: dict[str, str] | None = None) -> bool:
         """False when the group already exists."""
         with self._lock:

@@ -60,9 +60,12 @@ class QuotaLimiter:
         self._buckets = {name: TokenBucket(rate, burst) for name, (rate, burst) in BUCKETS.items()}
         self._lock = threading.Lock()
         self.throttles: Counter[str] = Counter()
+        self.requests: Counter[str] = Counter()  # every call, throttled or not
 
     def allow(self, service: str, api: str) -> bool:
         """`service` is "lambda" or "logs", `api` the operation name ("GetFunction")."""
+        with self._lock:
+            self.requests[api] += 1
         if not self.enabled:
             return True
         name = bucket_for(service, api)

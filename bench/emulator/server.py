@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from bench.emulator.auth import AuthFailure, Credentials, SignedRequest, verify
-from bench.emulator.errors import AwsError, logs_error, too_many_requests
+from bench.emulator.errors import AwsError, logs_error, too_large, too_many_requests
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -90,7 +90,14 @@ class _Front:
 
     async def authorise(self, request: web.Request, is_logs: bool) -> str:
         """Verify the signature and the quota; return the operation name."""
-        body = await request.read()
+        from aiohttp import web
+
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise too_large(
+                f"Request must be smaller than {CLIENT_MAX_SIZE} bytes for the local emulator"
+            ) from exc
         headers: dict[str, list[str]] = {}
         for name, value in request.headers.items():
             headers.setdefault(name.lower(), []).append(value)

@@ -94,3 +94,26 @@ def test_emulator_info_without_a_server() -> None:
     assert isinstance(info["cpu_limits"], bool)
     assert info["host_cpus"] >= 1
     assert info["local_runtimes"]["python"].startswith("CPython 3.")
+
+
+def test_requests_are_counted_per_api(api: Any) -> None:
+    api.lam.list_functions()
+    api.lam.list_functions()
+    api.logs.describe_log_groups()
+    requests = api.emulator.info()["requests"]
+    assert requests["ListFunctions"] == 2 and requests["DescribeLogGroups"] == 1
+
+
+def test_a_body_over_the_servers_limit_is_a_413_in_aws_shape(
+    make_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from bench.emulator import server
+
+    monkeypatch.setattr(server, "CLIENT_MAX_SIZE", 64 * 1024)
+    kit = make_api()
+    with pytest.raises(ClientError) as err:
+        kit.create("huge", wait=False, Description="x" * (128 * 1024))
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert err.value.response["Error"]["Code"] == "RequestEntityTooLargeException"

@@ -242,3 +242,20 @@ def test_store_is_safe_from_threads() -> None:
                                             limit=10_000)
     assert len(events) == 1600 and resume is None
     assert len({e["eventId"] for e in events}) == 1600
+
+
+def test_create_log_stream_and_put_log_events(api: Any) -> None:
+    api.logs.create_log_group(logGroupName=GROUP)
+    api.logs.create_log_stream(logGroupName=GROUP, logStreamName="seeded")
+    with pytest.raises(ClientError) as dup:
+        api.logs.create_log_stream(logGroupName=GROUP, logStreamName="seeded")
+    assert _code(dup) == "ResourceAlreadyExistsException"
+    api.logs.put_log_events(logGroupName=GROUP, logStreamName="seeded",
+                            logEvents=[{"timestamp": 5, "message": "one"},
+                                       {"timestamp": 6, "message": "two"}])
+    got = api.logs.get_log_events(logGroupName=GROUP, logStreamName="seeded", startFromHead=True)
+    assert [e["message"] for e in got["events"]] == ["one", "two"]
+    with pytest.raises(ClientError) as missing:
+        api.logs.put_log_events(logGroupName=GROUP, logStreamName="nope",
+                                logEvents=[{"timestamp": 1, "message": "x"}])
+    assert _code(missing) == "ResourceNotFoundException"
