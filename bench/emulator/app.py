@@ -220,9 +220,9 @@ class Emulator:
 
     async def _shutdown(self) -> None:
         if self._lambda is not None:
-            for task in list(self._lambda.background):
+            for task in list(self._lambda.invoker.background):
                 task.cancel()
-            await asyncio.gather(*self._lambda.background, return_exceptions=True)
+            await asyncio.gather(*self._lambda.invoker.background, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
         if self._sandboxes is not None:
@@ -266,7 +266,7 @@ class Emulator:
         out["quota_mode"] = self.quota_mode
         out["throttles"] = dict(self._quota.throttles) if self._quota is not None else {}
         out["requests"] = dict(self._quota.requests) if self._quota is not None else {}
-        out["async_invokes_dropped"] = self._lambda.async_dropped if self._lambda else 0
+        out["async_invokes_dropped"] = self._lambda.invoker.async_dropped if self._lambda else 0
         out["log_delay_s"] = self.log_delay_s
         out["endpoint_url"] = self.endpoint_url or None
         return out

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import binascii
 import json
-import logging
 import re
 import uuid
 from pathlib import Path
@@ -18,30 +17,22 @@ from typing import TYPE_CHECKING, Any
 
 from bench.emulator import validate
 from bench.emulator.code import BAD_ZIP, store_package
-from bench.emulator.contracts import Sandboxes, Throttled
+from bench.emulator.contracts import Sandboxes
 from bench.emulator.errors import (
     AwsError,
     already_exists,
     invalid_param,
     not_found,
-    state_conflict,
-    too_many_requests,
     validation,
 )
 from bench.emulator.functions import Config, Function, Registry, now_stamp, parse_ref
+from bench.emulator.invoke import Invoker
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-log = logging.getLogger(__name__)
-
-MAX_SYNC_PAYLOAD = 6_291_456
-MAX_ASYNC_PAYLOAD = 1_048_576
-MAX_RESPONSE_PAYLOAD = 6_291_456
 ACCOUNT_CONCURRENCY = 1000
 MIN_UNRESERVED = 100
-# Async invokes that are throttled are retried, as Lambda's internal queue does, for a while.
-ASYNC_RETRY_FOR_S = 300.0
 TAGGABLE_ARN = re.compile(
     r"^arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d:\d{12}:"
     r"function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?$"
@@ -115,8 +106,7 @@ class LambdaApi:
         self.sandboxes = sandboxes
         self.functions_dir = functions_dir
         self.endpoint = endpoint
-        self.background: set[asyncio.Task[None]] = set()
-        self.async_dropped = 0
+        self.invoker = Invoker(registry, sandboxes)
 
     def routes(self) -> list[tuple[str, str, Any, str]]:
         """(method, path, handler, operation name) for the server's router."""
@@ -325,101 +315,15 @@ class LambdaApi:
                 412,
             )
 
+    async def invoke(self, request: web.Request) -> web.Response:
+        fn = self._fn(request, qualified_error=True)
+        return await self.invoker.invoke(fn, request)
+
     async def delete_function(self, request: web.Request) -> web.Response:
         fn = self._fn(request)
         self.registry.delete(fn)
         self.sandboxes.retire(fn.name, None)
         return _empty(204)
-
-    # --- invoke ----------------------------------------------------------------------
-
-    async def invoke(self, request: web.Request) -> web.Response:
-        fn = self._fn(request, qualified_error=True)
-        kind = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
-        if kind not in ("RequestResponse", "Event", "DryRun"):
-            raise invalid_param(
-                f"Unsupported InvocationType {kind!r}: use RequestResponse, Event or DryRun."
-            )
-        payload = await request.read()
-        limit = MAX_ASYNC_PAYLOAD if kind == "Event" else MAX_SYNC_PAYLOAD
-        if len(payload) > limit:
-            operation = "InvokeAsync" if kind == "Event" else "InvokeFunction"
-            raise AwsError(
-                "RequestEntityTooLargeException",
-                f"Request must be smaller than {limit} bytes for the {operation} operation",
-                413,
-            )
-        if fn.state != "Active" or fn.current is None:
-            raise state_conflict(fn.state)
-        spec = self.registry.spec(fn)
-        version = {"X-Amz-Executed-Version": "$LATEST"}
-        if kind == "DryRun":
-            return _empty(204)
-        if kind == "Event":
-            task = asyncio.create_task(self._invoke_async(spec, payload, fn.reserved))
-            self.background.add(task)
-            task.add_done_callback(self.background.discard)
-            return _empty(202)
-        request_id = str(uuid.uuid4())
-        tail = request.headers.get("X-Amz-Log-Type") == "Tail"
-        try:
-            result = await self.sandboxes.invoke(
-                spec,
-                payload,
-                request_id=request_id,
-                reserved_concurrency=fn.reserved,
-                log_tail=tail,
-            )
-        except Throttled as exc:
-            raise too_many_requests(exc.reason, exc.message) from exc
-        headers = {
-            "X-Amz-Executed-Version": result.executed_version or version["X-Amz-Executed-Version"],
-            "x-amzn-RequestId": result.request_id or request_id,
-        }
-        body = result.payload
-        function_error = result.function_error
-        if len(body) > MAX_RESPONSE_PAYLOAD:
-            function_error = "Unhandled"
-            body = json.dumps(
-                {
-                    "errorMessage": "Response payload size exceeded maximum allowed payload size "
-                    f"({MAX_RESPONSE_PAYLOAD} bytes).",
-                    "errorType": "Function.ResponseSizeTooLarge",
-                }
-            ).encode()
-        if function_error:
-            headers["X-Amz-Function-Error"] = function_error
-        if tail and result.log_tail is not None:
-            headers["X-Amz-Log-Result"] = base64.b64encode(result.log_tail.encode()).decode()
-        from aiohttp import web
-
-        return web.Response(body=body, status=200, content_type="application/json", headers=headers)
-
-    async def _invoke_async(self, spec: Any, payload: bytes, reserved: int | None) -> None:
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + ASYNC_RETRY_FOR_S
-        delay = 0.2
-        request_id = str(uuid.uuid4())
-        while True:
-            try:
-                await self.sandboxes.invoke(
-                    spec,
-                    payload,
-                    request_id=request_id,
-                    reserved_concurrency=reserved,
-                    log_tail=False,
-                )
-                return
-            except Throttled:
-                if loop.time() + delay > give_up:
-                    self.async_dropped += 1
-                    log.warning("async invoke of %s dropped after throttling", spec.name)
-                    return
-                await asyncio.sleep(delay)  # Lambda's queue backs off before retrying
-                delay = min(delay * 2, 5.0)
-            except Exception:  # an async invoke has no caller to report to
-                log.exception("async invoke of %s failed", spec.name)
-                return
 
     # --- concurrency -----------------------------------------------------------------
 
