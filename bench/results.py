@@ -177,6 +177,11 @@ class RunWriter:
             raise ResultsFormatError(
                 f"manifest: run_id {manifest.get('run_id')!r} is not this run's {self.run_id}"
             )
+        status = manifest.get("status", "running")
+        if status not in RUN_STATUSES:
+            raise ResultsFormatError(
+                f"manifest: status {status!r}; allowed: {', '.join(RUN_STATUSES)}"
+            )
         doc = {"schema_version": SCHEMA_VERSION, "run_id": self.run_id, **manifest}
         try:
             text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
@@ -198,8 +203,9 @@ class RunWriter:
         self._events.flush()
 
     def append_report_line(self, source: str, request_id: str | None, line: str) -> None:
-        # One audit line per platform line: escape newlines (the X-Ray trailer) and tabs.
-        flat = line.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+        # One audit line per platform line: the line is the last field, so its tabs can
+        # stay; newlines (the X-Ray trailer) and backslashes are escaped.
+        flat = line.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
         self._report_lines.write(f"{source}\t{request_id or '-'}\t{flat}\n")
         self._report_lines.flush()
 

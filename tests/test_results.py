@@ -106,7 +106,11 @@ def test_write_and_load_round_trip(tmp_path: Path) -> None:
     assert df["report_sources"].tolist()[1] == ["tail", "cloudwatch"]
     assert run.events[0]["kind"] == "throttle" and run.events[0]["cell"] == "c1"
     audit = (tmp_path / RUN_ID / "report-lines.log").read_text().splitlines()
-    assert audit == ["tail\tr-1\tREPORT RequestId: r-1\\tDuration: 1 ms\\nXRAY TraceId: 1-a"]
+    assert audit == ["tail\tr-1\tREPORT RequestId: r-1\tDuration: 1 ms\\nXRAY TraceId: 1-a"]
+    source, rid, line = audit[0].split("\t", 2)
+    assert (source, rid, line.replace("\\n", "\n")) == (
+        "tail", "r-1", "REPORT RequestId: r-1\tDuration: 1 ms\nXRAY TraceId: 1-a"
+    )
     saved = json.loads((tmp_path / RUN_ID / "manifest.json").read_text())
     assert saved["schema_version"] == 1 and saved["run_id"] == RUN_ID
 
@@ -142,6 +146,10 @@ def test_manifest_write_is_atomic_and_leaves_no_temp_files(tmp_path: Path) -> No
             writer.write_manifest(manifest(step=i))
         with pytest.raises(ResultsFormatError):
             writer.write_manifest(manifest(bad={1, 2}))  # a set is not JSON
+        with pytest.raises(ResultsFormatError, match="status 'finished'"):
+            writer.write_manifest(manifest(status="finished"))
+        with pytest.raises(ResultsFormatError, match="schema_version 2"):
+            writer.write_manifest(manifest(schema_version=2))
     names = sorted(p.name for p in (tmp_path / RUN_ID).iterdir())
     assert names == ["events.jsonl", "invocations.jsonl", "manifest.json", "report-lines.log"]
     assert json.loads((tmp_path / RUN_ID / "manifest.json").read_text())["step"] == 4
