@@ -117,3 +117,24 @@ def test_a_body_over_the_servers_limit_is_a_413_in_aws_shape(
         kit.create("huge", wait=False, Description="x" * (128 * 1024))
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
     assert err.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
+
+
+def test_bench_emulator_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from bench.cli import app; app()", "emulator", "--state-dir",
+         str(tmp_path / "state")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert first.startswith("export AWS_ENDPOINT_URL=http://127.0.0.1:"), first
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "export AWS_SECRET_ACCESS_KEY=" in out and "every sandbox is gone" in out

@@ -357,3 +357,20 @@ def test_account_settings_count_functions_and_code(api: Any) -> None:
     assert settings["AccountUsage"]["TotalCodeSize"] == sum(sizes)
     assert settings["AccountLimit"]["ConcurrentExecutions"] == 1000
     assert settings["AccountLimit"]["CodeSizeUnzipped"] == 262_144_000
+
+
+def test_update_handler_runtime_and_logging_reach_the_next_spec(api: Any) -> None:
+    api.create("reconf")
+    api.lam.update_function_configuration(
+        FunctionName="reconf", Handler="other.main", Runtime="python3.13",
+        LoggingConfig={"LogFormat": "JSON", "LogGroup": "/reconf/json"},
+    )
+    api.wait_state("reconf", "LastUpdateStatus", "Successful")
+    api.lam.invoke(FunctionName="reconf", Payload=b"{}")
+    spec = api.fake.specs[-1]
+    assert (spec.handler, spec.runtime) == ("other.main", "python3.13")
+    assert (spec.log_group, spec.log_format) == ("/reconf/json", "JSON")
+    api.lam.update_function_configuration(FunctionName="reconf",
+                                          LoggingConfig={"LogFormat": "Text"})
+    config = api.lam.get_function_configuration(FunctionName="reconf")
+    assert config["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/reconf/json"}
