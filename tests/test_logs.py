@@ -398,3 +398,53 @@ def test_collect_against_moto_logs() -> None:
     assert result.found[rids[0]][0].init_duration_ms == 150.5
     assert result.found[rids[1]][0].init_duration_ms is None
     assert result.found[rids[2]][2] == "2026/11/27/[$LATEST]abc"
+
+
+def test_collect_against_the_emulator_in_quota_mode(tmp_path: Path) -> None:
+    """Over real HTTP: late ingestion, AWS's 5 TPS FilterLogEvents quota, many groups."""
+    try:
+        from bench.emulator.app import Emulator
+    except ImportError as exc:
+        pytest.skip(f"the local emulator is not available: {exc}")
+    from botocore.config import Config
+
+    with Emulator(state_dir=tmp_path / "state", quota_mode=True, log_delay_s=1.0) as emulator:
+        logs = boto3.Session(
+            aws_access_key_id=emulator.access_key_id,
+            aws_secret_access_key=emulator.secret_access_key,
+            region_name=emulator.region,
+        ).client("logs", endpoint_url=emulator.endpoint_url,
+                 config=Config(retries={"total_max_attempts": 1}))
+        now_ms = int(time.time() * 1000)
+        expected: dict[str, set[str]] = {}
+        for g in range(4):
+            group = f"/aws/lambda/bench-local-test-{g:02d}"
+            logs.create_log_group(logGroupName=group)
+            logs.create_log_stream(logGroupName=group, logStreamName="s")
+            rids = [f"{g:08d}-0000-4000-8000-{i:012d}" for i in range(5)]
+            expected[group] = set(rids)
+            logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=[
+                {"timestamp": now_ms + i, "message": report(rid, init=10.0 * (i + 1))}
+                for i, rid in enumerate(rids)
+            ])
+        paced = ReportCollector(logs, limiter=RateLimiter(5.0, burst=1))
+        result = paced.collect(expected, now_ms - 1000, None, timeout_s=30.0,
+                               poll_interval_s=0.3)
+        assert result.missing == set()
+        assert len(result.found) == 20
+        assert result.polls >= 2  # the 1 s ingestion delay hid every line at first
+        assert result.throttles == 0
+        assert emulator.info()["throttles"].get("FilterLogEvents", 0) == 0
+        # An unpaced collector polling for ids that never come is throttled by the quota,
+        # retries, and still returns every line there is.
+        eager = ReportCollector(logs, limiter=RateLimiter(1000.0, burst=100))
+        phantoms = {group: ids | {f"phantom-{group}"} for group, ids in expected.items()}
+        started = time.monotonic()
+        again = eager.collect(phantoms, now_ms - 1000, None, timeout_s=2.0, poll_interval_s=0.0)
+        elapsed = time.monotonic() - started
+        assert set(again.found) == set(result.found)
+        assert again.missing == {f"phantom-{group}" for group in expected}
+        assert emulator.info()["throttles"].get("FilterLogEvents", 0) == again.throttles
+        calls = again.pages + again.throttles
+        print(f"unpaced: {calls} calls in {elapsed:.1f}s, {again.throttles} throttled")
+        assert again.throttles > 0  # 2 s of back-to-back calls outrun a 5/s quota
