@@ -42,7 +42,7 @@ from bench.deploy import (
     resource_tags,
     teardown,
 )
-from bench.errors import EXIT_OK, EXIT_RUN_FAILED, BenchError, InputError
+from bench.errors import EXIT_OK, EXIT_RUN_FAILED, InputError
 from bench.matrix import Cell, Matrix, load_matrix, parse_matrix
 from bench.pacing import RateLimiter
 from bench.progress import RunProgress
@@ -552,15 +552,23 @@ class Experiment:
         return self._present(status)
 
     def _present(self, status: str) -> RunOutcome:
+        """Summary, paths and report. The results are on disk by now: a failure to render
+        them is reported (with how to retry) and does not turn the run into a crash."""
+        self.writer.close()
         run_dir = Path(self.writer.path)
         report_path = None
         try:
             from bench.report import render_run
 
             report_path = render_run(run_dir, self.options.reports_root)
-        except BenchError as exc:
-            self.console.print(f"report not rendered: {exc}")
-        _print_summary(self.console, run_dir)
+        except Exception as exc:
+            self.console.print(
+                f"report not rendered ({_one_line(exc)}); retry: bench report {run_dir}"
+            )
+        try:
+            _print_summary(self.console, run_dir)
+        except Exception as exc:
+            self.console.print(f"summary not shown ({_one_line(exc)})")
         self.console.print(f"status: {status}")
         self.console.print(f"results: {run_dir}")
         if report_path is not None:

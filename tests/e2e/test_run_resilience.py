@@ -161,3 +161,77 @@ def test_too_little_unreserved_concurrency_is_refused_before_anything_is_created
     assert lambda_client.list_functions()["Functions"] == []
     assert logs_client.describe_log_groups()["logGroups"] == []
     assert list((workdir / "results").iterdir()) == []
+
+
+def _start_run(workdir: Path, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    bench = [sys.executable, "-c", "from bench.cli import app; app()"]
+    return subprocess.Popen(
+        [*bench, "run", *args], cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def _records_written(workdir: Path, at_least: int) -> Callable[[], bool]:
+    def check() -> bool:
+        files = list((workdir / "results").glob("*/invocations.jsonl"))
+        return bool(files) and len(files[0].read_text().splitlines()) >= at_least
+
+    return check
+
+
+def test_ctrl_c_finishes_in_flight_invokes_writes_aborted_and_tears_down(
+    workdir: Path, emulator: Any, emu: Any
+) -> None:
+    body = TINY.format(name="stopped", memory="128, 256, 512", cold=4, burst=2, warm=20)
+    (workdir / "s.yaml").write_text(emu.matrix(emulator, stage="e2eint", body=body))
+    proc = _start_run(workdir, emu.env(emulator), "s.yaml")
+    try:
+        _wait_for(_records_written(workdir, 3), 120, "the first invocation records")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, err.decode()
+    (run_dir,) = list((workdir / "results").iterdir())
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "aborted" and manifest["finished"]
+    records = [json.loads(x) for x in (run_dir / "invocations.jsonl").read_text().splitlines()]
+    assert 3 <= len(records) < 3 * 24  # stopped early, every started invoke recorded
+    assert all(r["status"] == "success" for r in records)  # in-flight ones were let finish
+    lambda_client, logs_client = emu.clients(emulator)
+    assert lambda_client.list_functions()["Functions"] == []
+    assert logs_client.describe_log_groups()["logGroups"] == []
+
+
+def test_resume_completes_the_cells_a_killed_run_left(
+    workdir: Path, emulator: Any, emu: Any
+) -> None:
+    body = TINY.format(name="resumed", memory="128, 256, 512", cold=4, burst=2, warm=6)
+    (workdir / "r.yaml").write_text(emu.matrix(emulator, stage="e2eres", body=body))
+    env = emu.env(emulator)
+    proc = _start_run(workdir, env, "r.yaml")
+    try:
+        # Past the first cell (10 records), inside the second.
+        _wait_for(_records_written(workdir, 12), 120, "the second cell to start")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    (run_dir,) = list((workdir / "results").iterdir())
+    before = json.loads((run_dir / "manifest.json").read_text())
+    done = [cid for cid, c in before["cells"].items() if c["status"] == "complete"]
+    assert done and before["status"] == "running"
+
+    resumed = _start_run(workdir, env, "r.yaml", "--resume", run_dir.name)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, (out.decode()[-2000:], err.decode())
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    records = [json.loads(x) for x in (run_dir / "invocations.jsonl").read_text().splitlines()]
+    assert len(records) == 3 * 10
+    per_cell = {cid: sum(r["cell"] == cid for r in records) for cid in manifest["cells"]}
+    assert set(per_cell.values()) == {10}
+    cold = [r for r in records if r["phase"] == "cold"]
+    assert len({r["sandbox_id"] for r in cold}) == len(cold)
+    assert all("cloudwatch" in r["report_sources"] for r in records)
+    lambda_client, _ = emu.clients(emulator)
+    assert lambda_client.list_functions()["Functions"] == []
