@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.report import charts
 from bench.report.html import number, render, svg
-from bench.report.load import LoadedRun, load_run
+from bench.report.load import LoadedRun, load_run, matrix_name
 from bench.stats import CompareRow, compare_runs, run_level_mismatch
 
 if TYPE_CHECKING:
@@ -95,8 +95,8 @@ def _describe(loaded: LoadedRun) -> dict[str, Any]:
     local = target.get("local") or {}
     where = target.get("region") if target["kind"] == "aws" else (
         "CPU limits " + ("on" if local.get("cpu_limits") else "OFF"))  # fmt: skip
-    return {"run_id": loaded.run_id, "matrix": loaded.matrix_name, "status": loaded.status,
-            "started": loaded.manifest.get("started"), "target": f"{target['kind']}, {where}",
+    return {"run_id": loaded.run_id, "matrix": matrix_name(loaded.manifest),
+            "status": loaded.status, "started": loaded.manifest.get("started"), "target": f"{target['kind']}, {where}",
             "tool": (loaded.manifest.get("tool") or {}).get("version", "?")}  # fmt: skip
 
 

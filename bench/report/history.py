@@ -10,7 +10,7 @@ from typing import Any
 from bench.errors import InputError, ResultsFormatError
 from bench.report import charts
 from bench.report.html import render, svg
-from bench.report.load import load_run
+from bench.report.load import load_run, matrix_name
 
 COMPARE_FACTOR = 1.1
 COMPARE_ALPHA = 0.002
@@ -24,8 +24,10 @@ def _scan(results_root: Path) -> tuple[dict[str, list[tuple[str, Path]]], list[s
     for run_dir in sorted(p for p in results_root.iterdir() if p.is_dir()):
         try:
             manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-            name = manifest.get("matrix_name") or manifest["matrix"]["name"]
-            groups.setdefault(str(name), []).append((str(manifest["started"]), run_dir))
+            name = matrix_name(manifest)
+            if not name:
+                raise KeyError("matrix_name")
+            groups.setdefault(name, []).append((str(manifest["started"]), run_dir))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             skipped.append(f"{run_dir.name}: {type(exc).__name__}")
     for runs in groups.values():
@@ -85,19 +87,19 @@ def render_history(results_root: Path, reports_dir: Path, *, name: str | None = 
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for matrix_name in sorted(groups):
-        points, runs = _history_rows([run_dir for _, run_dir in groups[matrix_name]])
+    for name_found in sorted(groups):
+        points, runs = _history_rows([run_dir for _, run_dir in groups[name_found]])
         runtimes = sorted(points["runtime"].dropna().astype(str).unique())
         html = render(
             "history.html.j2",
-            name=matrix_name,
+            name=name_found,
             runs=runs,
             skipped=skipped,
             charts=[(rt, svg(charts.history_trend(points, rt))) for rt in runtimes],
             factor=COMPARE_FACTOR,
             alpha=COMPARE_ALPHA,
         )
-        path = reports_dir / f"history-{_safe_name(matrix_name)}.html"
+        path = reports_dir / f"history-{_safe_name(name_found)}.html"
         path.write_text(html, encoding="utf-8")
         paths.append(path)
     return paths

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.report import charts
 from bench.report.html import number, render, svg
-from bench.report.load import LoadedRun, load_run
+from bench.report.load import LoadedRun, load_run, matrix_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,7 +87,7 @@ def page_context(loaded: LoadedRun, summary: pd.DataFrame) -> dict[str, Any]:
     events = Counter(str(e.get("kind", "?")) for e in loaded.events)
     return {
         "run_id": loaded.run_id,
-        "matrix_name": loaded.matrix_name,
+        "matrix_name": matrix_name(loaded.manifest),
         "status": manifest["status"],
         "banner": banner,
         "started": manifest.get("started"),
