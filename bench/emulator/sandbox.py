@@ -164,9 +164,10 @@ class Sandbox:
             return "error", etype, err.body
         self.init_ms = (time.perf_counter_ns() - self._spawn_ns) / 1e6
         if not done:
+            # INIT_REPORT and REPORT name no error type for an init timeout, only the status.
             return (
                 "timeout",
-                "Sandbox.Timedout",
+                None,
                 _doc("Sandbox.Timedout", f"INIT phase timed out after {INIT_LIMIT_S:.2f} seconds"),
             )
         code = self.proc.returncode
@@ -221,11 +222,13 @@ class Sandbox:
         oom = asyncio.ensure_future(self._watch_memory())
         try:
             waits: set[asyncio.Future[Any]] = {inv.done, self.proc.exited, oom}
-            await asyncio.wait(
-                waits,
-                timeout=spec.timeout_s,
-                return_when=asyncio.FIRST_COMPLETED,
+            done, _ = await asyncio.wait(
+                waits, timeout=spec.timeout_s, return_when=asyncio.FIRST_COMPLETED
             )
+            # The timeout runs from the hand-over, which may trail the dispatch a little.
+            late_s = ((inv.handed_ns or dispatched) - dispatched) / 1e9
+            if not done and late_s > 0:
+                await asyncio.wait(waits, timeout=late_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
             oom.cancel()
         started = inv.handed_ns or dispatched

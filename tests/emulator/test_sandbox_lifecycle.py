@@ -289,3 +289,37 @@ def test_node_runtime_through_our_bootstrap(run_sandboxes, sandbox_kit):
         assert m.info().runtime_substitutions.get("nodejs22.x", "").startswith("nodejs22.x on Node")
 
     run_sandboxes(scenario)
+
+
+def test_init_phase_limit_times_out_the_sandbox(run_sandboxes, sandbox_kit, monkeypatch):
+    from bench.emulator import sandbox
+
+    monkeypatch.setattr(sandbox, "INIT_LIMIT_S", 0.5)  # the real limit is 10 s
+    spec = sandbox_kit.spec(handler="slowinit.handler", code_dir=sandbox_kit.handlers / "slowinit")
+
+    async def scenario(m, sink):
+        rid, r = await sandbox_kit.invoke(m, spec, {})
+        assert r.function_error == "Unhandled"
+        assert json.loads(r.payload)["errorType"] == "Sandbox.Timedout"
+        (init_report,) = sink.lines_starting("INIT_REPORT ")
+        assert init_report.endswith("\tPhase: init\tStatus: timeout")
+        assert 500 <= float(init_report.split("Init Duration: ")[1].split(" ms")[0]) < 1500
+        assert sink.report_for(rid).endswith("\tStatus: timeout\t")
+
+    run_sandboxes(scenario)
+
+
+def test_cpu_oversubscription_is_counted(run_sandboxes, sandbox_kit):
+    spec = sandbox_kit.spec(memory_mb=1769)
+
+    async def scenario(m, sink):
+        host = m.info().host_cpus
+        n = host + 1  # one vCPU each: one more sandbox than the host has cores
+        await asyncio.gather(
+            *(sandbox_kit.invoke(m, spec, {"action": "sleep", "s": 0.2}) for _ in range(n))
+        )
+        return host, m.info()
+
+    host, info = run_sandboxes(scenario)
+    assert info.oversubscription_events == 1
+    assert info.max_cpu_share == pytest.approx((host + 1) / host, abs=0.001)

@@ -9,14 +9,13 @@ import os  # noqa: E402
 import uuid  # noqa: E402
 
 SANDBOX_ID = uuid.uuid4().hex
-_count = 0
+_count: list[int] = []  # one entry per invocation
 _hold: list[bytes] = []
 INIT_END_MS = time.time() * 1000
 
 
 def handler(event, context):
-    global _count
-    _count += 1
+    _count.append(1)
     start = time.perf_counter()
     action = event.get("action", "echo")
     if action == "sleep":
@@ -40,7 +39,7 @@ def handler(event, context):
         "pid": os.getpid(),
         "init_start_ms": INIT_START_MS,
         "init_end_ms": INIT_END_MS,
-        "invocation": _count,
+        "invocation": len(_count),
         "handler_ms": (time.perf_counter() - start) * 1000,
         "env": dict(os.environ) if event.get("env") else None,
         "echo": event.get("echo"),
