@@ -8,6 +8,7 @@ as CloudWatch is on a bad day.
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -253,13 +254,15 @@ class LogStore:
             low = Event(start if start is not None else -(2**63), -1, 0, "")
             for strm in streams:
                 i = bisect.bisect_left(strm.events, low)
-                for event in strm.events[i:]:
-                    if end is not None and event.timestamp > end:
-                        break
-                    if after is not None and (event.timestamp, event.seq) <= after:
-                        continue
+                if after is not None:  # resume past the previous page without rescanning it
+                    i = max(i, bisect.bisect_right(strm.events, Event(after[0], after[1], 0, "")))
+                taken = 0
+                for event in itertools.islice(strm.events, i, None):
+                    if (end is not None and event.timestamp > end) or taken > limit:
+                        break  # no page needs more than limit + 1 events from one stream
                     if event.ingestion <= now and matches(event.message):
                         found.append((event, strm.name))
+                        taken += 1
         found.sort(key=lambda pair: pair[0])
         page: list[dict[str, Any]] = []
         size = 0
