@@ -8,6 +8,7 @@ do not agree on is `unknown`, counted in the manifest.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from bench.burst import InvokeOutcome
@@ -137,3 +138,44 @@ def classify_all(records: list[dict[str, Any]], proactive_threshold_ms: float) -
 def expects_report(record: dict[str, Any]) -> bool:
     """Only invocations that reached a sandbox leave a REPORT line."""
     return record["request_id"] is not None and record["status"] != "throttled"
+
+
+def reports_wanted(
+    records: list[dict[str, Any]], group_of: Callable[[dict[str, Any]], str | None]
+) -> tuple[dict[str, set[str]], dict[str, dict[str, Any]]]:
+    """Request ids still without a CloudWatch REPORT, by log group (None: no group to
+    search), and the records they belong to."""
+    groups: dict[str, set[str]] = {}
+    by_id: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if not expects_report(record) or "cloudwatch" in record["report_sources"]:
+            continue
+        group = group_of(record)
+        if group is not None:
+            groups.setdefault(group, set()).add(record["request_id"])
+            by_id[record["request_id"]] = record
+    return groups, by_id
+
+
+def merge_cloudwatch(
+    by_id: dict[str, dict[str, Any]], found: dict[str, tuple[PlatformRecord, str, str]]
+) -> Iterator[tuple[dict[str, Any], str, list[str]]]:
+    """Apply each CloudWatch REPORT to its record; yield (record, raw line, fields on
+    which the Tail said something else)."""
+    for request_id, (report, raw, _stream) in sorted(found.items()):
+        record = by_id.get(request_id)
+        if record is not None:
+            yield record, raw, apply_report(record, report, "cloudwatch")
+
+
+def completeness(records: list[dict[str, Any]], disagreements: int) -> dict[str, Any]:
+    expected = [r for r in records if expects_report(r)]
+    section: dict[str, Any] = {
+        source: {
+            "expected": len(expected),
+            "matched": sum(source in r["report_sources"] for r in expected),
+        }
+        for source in ("tail", "cloudwatch")
+    }
+    section["disagreements"] = disagreements
+    return section

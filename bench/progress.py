@@ -1,8 +1,13 @@
-"""What a run shows while it works: one rich Progress with a bar per stage."""
+"""What a run shows while it works (a bar per stage), how Ctrl-C stops it, and the
+summary it ends with."""
 
 from __future__ import annotations
 
+import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -64,3 +69,29 @@ class RunProgress:
         tb: TracebackType | None,
     ) -> None:
         self._progress.stop()
+
+
+def print_summary(console: Any, run_dir: Path) -> None:
+    from bench.report import format_summary_table
+    from bench.results import load_run
+    from bench.stats import cell_summary
+
+    console.print(format_summary_table(cell_summary(load_run(run_dir).invocations)))
+
+
+@contextmanager
+def sigint_stops(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C stops new invocations; in-flight ones finish; a second Ctrl-C is Python's."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

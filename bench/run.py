@@ -8,12 +8,10 @@ is rewritten as the run progresses, and a crash at any point leaves a readable p
 from __future__ import annotations
 
 import math
-import signal
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,11 +20,12 @@ from typing import Any
 from bench import __version__
 from bench.burst import InvokeOutcome, fire_burst, invoke_once
 from bench.classify import (
-    apply_report,
     bench_event,
     classify_all,
-    expects_report,
+    completeness,
     make_record,
+    merge_cloudwatch,
+    reports_wanted,
     tail_report,
 )
 from bench.deploy import (
@@ -45,7 +44,7 @@ from bench.deploy import (
 from bench.errors import EXIT_OK, EXIT_RUN_FAILED, InputError
 from bench.matrix import Cell, Matrix, load_matrix, parse_matrix
 from bench.pacing import RateLimiter
-from bench.progress import RunProgress
+from bench.progress import RunProgress, print_summary, sigint_stops
 from bench.target import Target, open_target
 
 SCHEMA_VERSION = 1
@@ -199,6 +198,7 @@ class Experiment:
         self.progress: RunProgress | None = None
         self.run_start_ns = time.perf_counter_ns()
         self.started_ms = int(time.time() * 1000)
+        self.disagreements = 0
 
     # ----------------------------------------------------------------- bookkeeping
 
@@ -301,7 +301,7 @@ class Experiment:
         self._open_results(prior)
         per_cell = self.matrix.cold_starts + self.matrix.warm_invocations
         with (
-            _sigint_stops(self.stop),
+            sigint_stops(self.stop),
             RunProgress(
                 self.console, cells=len(pending), invocations=per_cell * len(pending)
             ) as progress,
@@ -449,17 +449,13 @@ class Experiment:
     def _collect(self) -> None:
         from bench.logs import ReportCollector
 
-        names = {c["function_name"] for c in self.manifest["cells"].values()}
         existing = self._existing_groups()
-        groups: dict[str, set[str]] = {}
-        by_id = {}
-        for record in self.records:
-            if expects_report(record) and "cloudwatch" not in record["report_sources"]:
-                name = self.manifest["cells"][record["cell"]]["function_name"]
-                group = log_group_of(name)
-                if name in names and group in existing:
-                    groups.setdefault(group, set()).add(record["request_id"])
-                    by_id[record["request_id"]] = record
+
+        def group_of(record: dict[str, Any]) -> str | None:
+            group = log_group_of(self.manifest["cells"][record["cell"]]["function_name"])
+            return group if group in existing else None
+
+        groups, by_id = reports_wanted(self.records, group_of)
         if not groups:
             return
         timeout = self.options.logs_timeout_s
@@ -472,30 +468,26 @@ class Experiment:
                 "throttle", f"FilterLogEvents, retry {attempt}"
             ),
         )
-        total = len(by_id)
-        assert self.progress is not None
-        self.progress.set("logs", 0, total=total)
+        progress = self.progress
+        assert progress is not None
+        progress.set("logs", 0, total=len(by_id))
         result = collector.collect(
             groups,
             start_ms=self.started_ms - 60_000,
             end_ms=None,
             timeout_s=timeout,
             poll_interval_s=min(5.0, max(0.5, timeout / 30)),
-            on_progress=lambda found, expected: self.progress and self.progress.set("logs", found),
+            on_progress=lambda found, expected: progress.set("logs", found),
         )
-        disagreements = 0
         with self.lock:
-            for request_id, (report, raw, _stream) in result.found.items():
-                record = by_id.get(request_id)
-                if record is None:
-                    continue
-                differing = apply_report(record, report, "cloudwatch")
-                self.writer.append_report_line("cloudwatch", request_id, raw)
+            for record, raw, differing in merge_cloudwatch(by_id, result.found):
+                self.writer.append_report_line("cloudwatch", record["request_id"], raw)
                 if differing:
-                    disagreements += 1
+                    self.disagreements += 1
                     self.writer.append_event(
                         "warning",
-                        f"{request_id}: Tail and CloudWatch disagree on {', '.join(differing)}",
+                        f"{record['request_id']}: Tail and CloudWatch disagree on "
+                        + ", ".join(differing),
                         cell=record["cell"],
                     )
             for request_id in sorted(result.missing):
@@ -504,7 +496,6 @@ class Experiment:
                     f"{request_id}: no REPORT line in CloudWatch after {timeout:.0f}s",
                     cell=by_id[request_id]["cell"],
                 )
-        self.disagreements = disagreements
 
     def _existing_groups(self) -> set[str]:
         """Only groups that exist can be filtered (a torn-down resumed run has none)."""
@@ -523,22 +514,14 @@ class Experiment:
         aborted = self.stop.is_set()
         with self.lock:
             start_types = classify_all(self.records, self.matrix.proactive_threshold_ms)
-            expected = [r for r in self.records if expects_report(r)]
-            completeness = {
-                source: {
-                    "expected": len(expected),
-                    "matched": sum(source in r["report_sources"] for r in expected),
-                }
-                for source in ("tail", "cloudwatch")
-            }
-            completeness["disagreements"] = getattr(self, "disagreements", 0)
+            counts = completeness(self.records, self.disagreements)
             self.writer.rewrite_invocations(self.records)
             cells_ok = all(c["status"] == "complete" for c in self.manifest["cells"].values())
-            logs_ok = completeness["cloudwatch"]["matched"] == len(expected)
+            logs_ok = counts["cloudwatch"]["matched"] == counts["cloudwatch"]["expected"]
             status = "aborted" if aborted else ("complete" if cells_ok and logs_ok else "partial")
             self.target.refresh_local_info()
             self.manifest.update(
-                completeness=completeness,
+                completeness=counts,
                 start_types=start_types,
                 status=status,
                 finished=_now_iso(),
@@ -566,7 +549,7 @@ class Experiment:
                 f"report not rendered ({_one_line(exc)}); retry: bench report {run_dir}"
             )
         try:
-            _print_summary(self.console, run_dir)
+            print_summary(self.console, run_dir)
         except Exception as exc:
             self.console.print(f"summary not shown ({_one_line(exc)})")
         self.console.print(f"status: {status}")
@@ -575,16 +558,6 @@ class Experiment:
             self.console.print(f"report: {report_path}")
         code = EXIT_OK if status == "complete" else EXIT_RUN_FAILED
         return RunOutcome(exit_code=code, run_dir=run_dir, report_path=report_path, status=status)
-
-
-def _print_summary(console: Any, run_dir: Path) -> None:
-    from bench.report import format_summary_table
-    from bench.results import load_run
-    from bench.stats import cell_summary
-
-    loaded = load_run(run_dir)
-    frame = getattr(loaded, "invocations", loaded)
-    console.print(format_summary_table(cell_summary(frame)))
 
 
 def _read_records(run_dir: Path) -> list[dict[str, Any]]:
@@ -603,21 +576,3 @@ def _read_records(run_dir: Path) -> list[dict[str, Any]]:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
-@contextmanager
-def _sigint_stops(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C stops new invocations; in-flight ones finish; a second Ctrl-C is Python's."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-        signal.signal(signal.SIGINT, previous)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
