@@ -8,6 +8,7 @@ HTTP. `serve_forever` is `bench emulator`.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import secrets
 import shutil
@@ -155,6 +156,9 @@ class Emulator:
 
         self._thread = threading.Thread(target=run, name="coldbench-emulator", daemon=True)
         self._thread.start()
+        # The loop thread is a daemon: without this, an interpreter exit that skips stop()
+        # would leave sandbox processes behind.
+        atexit.register(self.stop)
         if not ready.wait(START_TIMEOUT_S):
             raise TargetError(f"the local Lambda did not start within {START_TIMEOUT_S:.0f} s")
         if failure:
@@ -233,6 +237,7 @@ class Emulator:
         if self._stopped:
             return
         self._stopped = True
+        atexit.unregister(self.stop)
         loop, thread = self._loop, self._thread
         if loop is not None and thread is not None and thread.is_alive():
             future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
