@@ -95,9 +95,14 @@ def _describe(loaded: LoadedRun) -> dict[str, Any]:
     local = target.get("local") or {}
     where = target.get("region") if target["kind"] == "aws" else (
         "CPU limits " + ("on" if local.get("cpu_limits") else "OFF"))  # fmt: skip
-    return {"run_id": loaded.run_id, "matrix": matrix_name(loaded.manifest),
-            "status": loaded.status, "started": loaded.manifest.get("started"), "target": f"{target['kind']}, {where}",
-            "tool": (loaded.manifest.get("tool") or {}).get("version", "?")}  # fmt: skip
+    return {
+        "run_id": loaded.run_id,
+        "matrix": matrix_name(loaded.manifest),
+        "status": loaded.status,
+        "started": loaded.manifest.get("started"),
+        "target": f"{target['kind']}, {where}",
+        "tool": (loaded.manifest.get("tool") or {}).get("version", "?"),
+    }
 
 
 def render_compare(
