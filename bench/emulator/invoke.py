@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from bench.emulator.contracts import FunctionSpec, InvokeResult, Sandboxes, Throttled
 from bench.emulator.errors import AwsError, invalid_param, state_conflict, too_many_requests
+from bench.errors import BenchError
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -30,6 +31,16 @@ MAX_ASYNC_PAYLOAD = 1_048_576
 MAX_RESPONSE_PAYLOAD = 6_291_456
 ASYNC_RETRY_FOR_S = 300.0
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+RUNNABLE = ("python", "nodejs", "java")  # runtimes the local sandboxes can start
+
+
+def _sandbox_refusal(spec: FunctionSpec, exc: BenchError) -> AwsError:
+    if spec.runtime.startswith(RUNNABLE):
+        body = {"Type": "Service", "Message": str(exc)}
+        return AwsError("ServiceException", str(exc), 500, body=body)
+    # Lambda's own code for a runtime it cannot start; the message says what the emulator runs.
+    body = {"Type": "Service", "message": str(exc)}
+    return AwsError("InvalidRuntimeException", str(exc), 502, body=body)
 
 
 def _too_large_response() -> bytes:
@@ -88,6 +99,8 @@ class Invoker:
             )
         except Throttled as exc:
             raise too_many_requests(exc.reason, exc.message) from exc
+        except BenchError as exc:  # the sandbox layer refused: say why, without a traceback
+            raise _sandbox_refusal(spec, exc) from exc
         return self._response(result, request_id, tail)
 
     @staticmethod

@@ -162,3 +162,14 @@ def test_event_invocation_runs_in_the_background(live: Any) -> None:
         assert time.monotonic() < deadline, "the async invoke never reported"
         time.sleep(0.05)
     assert len(events) == 1
+
+
+def test_a_runtime_the_emulator_cannot_start_is_a_clear_invoke_error(live: Any) -> None:
+    live.create("ruby", Runtime="ruby3.3", Handler="handler.handler",
+                Code={"ZipFile": live.package})
+    with pytest.raises(ClientError) as err:
+        live.lam.invoke(FunctionName="ruby", Payload=b"{}")
+    response = err.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 502
+    assert response["Error"]["Code"] == "InvalidRuntimeException"
+    assert "ruby3.3" in response["Error"]["Message"]
