@@ -142,6 +142,9 @@ class Invoker:
                     return
                 await asyncio.sleep(delay)  # Lambda's queue backs off before retrying
                 delay = min(delay * 2, 5.0)
-            except Exception:  # an async invoke has no caller to report to
+            except BenchError as exc:  # an async invoke has no caller to report to
+                log.warning("async invoke of %s refused: %s", spec.name, exc)
+                return
+            except Exception:
                 log.exception("async invoke of %s failed", spec.name)
                 return
