@@ -85,3 +85,18 @@ def test_demo_run_end_to_end(workdir: Path, bench_cli: Callable[..., Result]) ->
     report = next((workdir / "reports").glob("*.html"))
     assert f"report: reports/{report.name}" in result.output
     assert "python3.12-256mb-x86_64-none" in result.output  # the summary table
+
+
+def test_sequential_strategy_bumps_once_per_cold_start(
+    workdir: Path, bench_cli: Callable[..., Result]
+) -> None:
+    (workdir / "m.yaml").write_text(MATRIX.format(runtimes="python3.12"))
+    result = bench_cli("run", "m.yaml", "--strategy", "sequential")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = list((workdir / "results").iterdir())
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["matrix"]["strategy"] == "sequential"
+    cold = [r for r in _records(run_dir) if r["phase"] == "cold"]
+    assert [(r["round"], r["seq"]) for r in cold] == [(1, 1), (2, 1), (3, 1), (4, 1)]
+    assert all(r["start_type"] == "cold" and r["launch_skew_ms"] is None for r in cold)
+    assert len({r["sandbox_id"] for r in cold}) == 4
