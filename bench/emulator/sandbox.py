@@ -1,4 +1,4 @@
-"""Execution environments: one OS process + one Runtime API server each, and their manager.
+"""The pool of execution environments (environment.py): the API layer's `Sandboxes`.
 
 SandboxManager implements `contracts.Sandboxes` for the API layer: scale-out on
 concurrency, warm reuse, retirement by revision, idle eviction, reserved concurrency,
@@ -14,19 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import math
 import os
 import secrets
-import shutil
-import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 from bench.emulator import cgroups
-from bench.emulator import platform_lines as pl
 from bench.emulator.contracts import (
     FunctionSpec,
     InvokeResult,
@@ -35,372 +28,9 @@ from bench.emulator.contracts import (
     SandboxSettings,
     Throttled,
 )
-from bench.emulator.measure import billed_ms, tree_peak_mb, vm_hwm_kb
-from bench.emulator.process import SandboxProcess
-from bench.emulator.runtime_api import Invocation, Posted, RuntimeApi
-from bench.emulator.runtimes import HERE as RUNTIMES_DIR
-from bench.emulator.runtimes import Launch, launch_for, runtime_version_arn
+from bench.emulator.environment import Sandbox
+from bench.emulator.runtimes import default_cache_dir, launch_for
 from bench.errors import TargetError
-
-INIT_LIMIT_S = 10.0
-OOM_POLL_S = 0.02
-TAIL_BYTES = 4096
-SANDBOX_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
-STOP_GRACE_S = 0.2
-
-
-def _doc(error_type: str, message: str) -> bytes:
-    return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-class Sandbox:
-    """One execution environment, from INIT_START to its last REPORT."""
-
-    def __init__(
-        self, spec: FunctionSpec, launch: Launch, sink: LogSink, group: cgroups.SandboxGroup | None
-    ) -> None:
-        self.spec = spec
-        self.launch = launch
-        self.sink = sink
-        self.group = group
-        self.instance_id = secrets.token_hex(16)
-        self.stream = pl.log_stream_name(spec.version)
-        self.json = spec.log_format == "JSON"
-        self.api = RuntimeApi()
-        self.proc = SandboxProcess(self._emit, group)
-        self.share = cgroups.cpu_share(spec.memory_mb)
-        self.invocations = 0
-        self.init_ms: float | None = None
-        self.peak_mb = 0.0
-        self.retired = False
-        self.broken = False  # timed out, died or failed init: never reused
-        self.idle_timer: asyncio.TimerHandle | None = None
-        self._tail: list[str] = []
-        self._spawn_ns = 0
-
-    # -- logging -------------------------------------------------------------------------
-    def _emit(self, epoch_ms: int, message: str) -> None:
-        self._tail.append(message)
-        self.sink.put_events(self.spec.log_group, self.stream, [(epoch_ms, message)])
-
-    def _tail_text(self) -> str:
-        raw = "".join(line + "\n" for line in self._tail).encode()
-        return raw[-TAIL_BYTES:].decode("utf-8", "ignore")
-
-    def _env(self) -> dict[str, str]:
-        s = self.spec
-        env = dict(s.environment)  # reserved names below win, as Lambda forbids overriding them
-        env.update(
-            {
-                "_HANDLER": s.handler,
-                "AWS_REGION": s.region,
-                "AWS_DEFAULT_REGION": s.region,
-                "AWS_EXECUTION_ENV": f"AWS_Lambda_{s.runtime}",
-                "AWS_LAMBDA_FUNCTION_NAME": s.name,
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(s.memory_mb),
-                "AWS_LAMBDA_FUNCTION_VERSION": s.version,
-                "AWS_LAMBDA_LOG_GROUP_NAME": s.log_group,
-                "AWS_LAMBDA_LOG_STREAM_NAME": self.stream,
-                "AWS_LAMBDA_RUNTIME_API": self.api.address,
-                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-                "LAMBDA_TASK_ROOT": str(s.code_dir),
-                "LAMBDA_RUNTIME_DIR": str(RUNTIMES_DIR),
-                "TZ": "UTC",
-                "LANG": "en_US.UTF-8",
-                "PATH": SANDBOX_PATH,
-            }
-        )
-        if self.json:
-            env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
-        env.update(self.launch.env)
-        return env
-
-    # -- init ----------------------------------------------------------------------------
-    async def start(self) -> None:
-        await self.api.start()
-        env = self._env()
-        self._spawn_ns, spawn_epoch_ns = self.proc.spawn(self.launch.argv, env, self.spec.code_dir)
-        spawn_ms = spawn_epoch_ns // 1_000_000
-        version = self.launch.runtime_version
-        arn = runtime_version_arn(self.spec.region, version, self.launch.argv[0])
-        # Emitted after the spawn but stamped with its time, and before the loop can read
-        # any of the runtime's output, so it is still the stream's first line.
-        self._emit(
-            spawn_ms,
-            pl.init_start(
-                version,
-                arn,
-                json_format=self.json,
-                epoch_ms=spawn_ms,
-                function_name=self.spec.name,
-                function_version=self.spec.version,
-                instance_id=self.instance_id,
-                memory_mb=self.spec.memory_mb,
-            ),
-        )
-
-    async def wait_init(self) -> tuple[str, str | None, bytes]:
-        """('ready'|'error'|'timeout', error type, error document) once init settles."""
-        waits: set[asyncio.Future[Any]] = {self.api.init_settled, self.proc.exited}
-        done, _ = await asyncio.wait(
-            waits,
-            timeout=INIT_LIMIT_S,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        api = self.api
-        self._record_peak()  # before an init failure ends the process
-        if api.first_next_ns is not None:
-            self.init_ms = (api.first_next_ns - self._spawn_ns) / 1e6
-            return "ready", None, b""
-        self.broken = True
-        if api.init_error is not None:
-            self.init_ms = (api.init_error.at_ns - self._spawn_ns) / 1e6
-            err = api.init_error
-            etype = err.error_type or _error_type_of(err.body) or "Runtime.Unknown"
-            return "error", etype, err.body
-        self.init_ms = (time.perf_counter_ns() - self._spawn_ns) / 1e6
-        if not done:
-            # INIT_REPORT and REPORT name no error type for an init timeout, only the status.
-            return (
-                "timeout",
-                None,
-                _doc("Sandbox.Timedout", f"INIT phase timed out after {INIT_LIMIT_S:.2f} seconds"),
-            )
-        code = self.proc.returncode
-        return (
-            "error",
-            "Runtime.ExitError",
-            _doc("Runtime.ExitError", f"Error: Runtime exited with error: {_exit_text(code)}"),
-        )
-
-    def init_failed(
-        self, request_id: str, status: str, etype: str | None, doc: bytes, want_tail: bool
-    ) -> InvokeResult:
-        """Lambda's answer to an invoke whose sandbox could not initialise."""
-        self.proc.drain()
-        init_ms = self.init_ms or 0.0
-        now = _now_ms()
-        self._emit(now, pl.init_report(init_ms, status, etype, json_format=self.json, epoch_ms=now))
-        t0 = time.perf_counter_ns()
-        self._emit(
-            now, pl.start(request_id, self.spec.version, json_format=self.json, epoch_ms=now)
-        )
-        duration = (time.perf_counter_ns() - t0) / 1e6
-        self._finish(
-            request_id,
-            duration,
-            init_ms,
-            "error" if status == "error" else status,
-            etype,
-            first=False,
-            measure=False,
-        )
-        return InvokeResult(
-            payload=doc,
-            function_error="Unhandled",
-            request_id=request_id,
-            executed_version=self.spec.version,
-            log_tail=self._tail_text() if want_tail else None,
-        )
-
-    # -- invoke --------------------------------------------------------------------------
-    async def invoke(self, payload: bytes, request_id: str, want_tail: bool) -> InvokeResult:
-        first = self.invocations == 0
-        self.invocations += 1
-        if not first:
-            self._tail = []  # a cold invoke's tail keeps its INIT lines, as Lambda's does
-        spec = self.spec
-        now = _now_ms()
-        self._emit(now, pl.start(request_id, spec.version, json_format=self.json, epoch_ms=now))
-        inv = Invocation(request_id, payload, now + spec.timeout_s * 1000, spec.arn, _trace_id())
-        dispatched = time.perf_counter_ns()
-        self.api.dispatch(inv)
-        oom = asyncio.ensure_future(self._watch_memory())
-        try:
-            waits: set[asyncio.Future[Any]] = {inv.done, self.proc.exited, oom}
-            done, _ = await asyncio.wait(
-                waits, timeout=spec.timeout_s, return_when=asyncio.FIRST_COMPLETED
-            )
-            # The timeout runs from the hand-over, which may trail the dispatch a little.
-            late_s = ((inv.handed_ns or dispatched) - dispatched) / 1e9
-            if not done and late_s > 0:
-                await asyncio.wait(waits, timeout=late_s, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            oom.cancel()
-        started = inv.handed_ns or dispatched
-        if inv.done.done():
-            posted = inv.done.result()
-            return self._answered(inv, posted, (posted.at_ns - started) / 1e6, first, want_tail)
-        duration = (time.perf_counter_ns() - started) / 1e6
-        self.broken = True
-        message = ""
-        if (oom.done() and not oom.cancelled()) or self._kernel_oom():
-            etype, status, doc = (
-                "Runtime.OutOfMemory",
-                "error",
-                _doc(
-                    "Runtime.OutOfMemory",
-                    f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
-                ),
-            )
-        elif self.proc.exited.done():
-            etype, status, doc = (
-                "Runtime.ExitError",
-                "error",
-                _doc(
-                    "Runtime.ExitError",
-                    f"RequestId: {request_id} Error: Runtime exited with error: "
-                    f"{_exit_text(self.proc.returncode)}",
-                ),
-            )
-        else:
-            etype, status = None, "timeout"
-            # Lambda logs this line and returns it as the error message, word for word.
-            message = pl.timed_out(request_id, spec.timeout_s, _now_ms())
-            doc = _doc("Sandbox.Timedout", message)
-        self._record_peak()
-        await self.proc.kill()
-        if status == "timeout":
-            self._emit(_now_ms(), message)
-        self._finish(
-            request_id,
-            duration,
-            self.init_ms if first else None,
-            status,
-            etype,
-            first=first,
-            measure=False,
-        )
-        return InvokeResult(
-            payload=doc,
-            function_error="Unhandled",
-            request_id=request_id,
-            executed_version=spec.version,
-            log_tail=self._tail_text() if want_tail else None,
-        )
-
-    def _answered(
-        self, inv: Invocation, posted: Posted, duration: float, first: bool, want_tail: bool
-    ) -> InvokeResult:
-        self.proc.drain()
-        failed = posted.kind == "error"
-        etype = (posted.error_type or _error_type_of(posted.body)) if failed else None
-        self._finish(
-            inv.request_id,
-            duration,
-            self.init_ms if first else None,
-            "error" if failed else "success",
-            etype,
-            first=first,
-            measure=True,
-            status_in_text=False,
-        )
-        return InvokeResult(
-            payload=posted.body,
-            function_error="Unhandled" if failed else None,
-            request_id=inv.request_id,
-            executed_version=self.spec.version,
-            log_tail=self._tail_text() if want_tail else None,
-        )
-
-    def _finish(
-        self,
-        request_id: str,
-        duration: float,
-        init_ms: float | None,
-        status: str,
-        etype: str | None,
-        *,
-        first: bool,
-        measure: bool,
-        status_in_text: bool = True,
-    ) -> None:
-        if measure:
-            self._record_peak()
-        billed_init = init_ms if init_ms is not None else (self.init_ms if first else None)
-        rep = pl.Report(
-            request_id,
-            duration,
-            billed_ms(duration, billed_init),
-            self.spec.memory_mb,
-            math.ceil(self.peak_mb),
-            init_ms,
-            status,
-            etype,
-        )
-        now = _now_ms()
-        self._emit(now, pl.end(request_id, status, json_format=self.json, epoch_ms=now))
-        if not self.json and not status_in_text:
-            # Lambda's text REPORT names a status only for timeouts and runtime failures.
-            rep = pl.Report(
-                rep.request_id,
-                rep.duration_ms,
-                rep.billed_ms,
-                rep.memory_mb,
-                rep.max_memory_used_mb,
-                rep.init_duration_ms,
-            )
-        self._emit(now, pl.report(rep, json_format=self.json, epoch_ms=now))
-
-    def _record_peak(self) -> None:
-        pids = self.proc.tree() if self.proc.alive else []
-        self.peak_mb = max(self.peak_mb, tree_peak_mb(pids or [self.proc.pid]))
-
-    def _kernel_oom(self) -> bool:
-        return self.group is not None and self.group.oom_kills() > 0
-
-    async def _watch_memory(self) -> None:
-        """Returns (ending the invoke) once the sandbox's peak RSS passes its memory size.
-
-        VmHWM is a high-water mark, so a spike between two polls is still seen."""
-        limit_kb = self.spec.memory_mb * 1024
-        pid = self.proc.pid
-        while True:
-            await asyncio.sleep(OOM_POLL_S)
-            hwm = vm_hwm_kb(pid)
-            if hwm > limit_kb:
-                self.peak_mb = max(self.peak_mb, hwm / 1024)
-                return
-
-    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-        await self.proc.kill(grace_s)
-        await self.api.close()
-        if self.group is not None:
-            self.group.remove()
-
-
-def _trace_id() -> str:
-    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
-    return f"Root={root};Parent={secrets.token_hex(8)};Sampled=0"
-
-
-def _exit_text(code: int | None) -> str:
-    if code is None:
-        return "unknown"
-    return f"signal: {_signame(-code)}" if code < 0 else f"exit status {code}"
-
-
-def _signame(num: int) -> str:
-    import signal
-
-    with contextlib.suppress(ValueError):
-        return signal.Signals(num).name.removeprefix("SIG").lower()
-    return str(num)
-
-
-def _error_type_of(body: bytes) -> str | None:
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    value = doc.get("errorType") if isinstance(doc, dict) else None
-    return value if isinstance(value, str) else None
 
 
 def _host_cpu_model() -> str:
@@ -418,8 +48,6 @@ class SandboxManager:
         self._sink = sink
         self._settings = settings or SandboxSettings()
         self._hierarchy = cgroups.detect(self._settings.cpu_limits)
-        self._own_scratch = self._settings.state_dir is None
-        self._scratch = self._settings.state_dir or Path(tempfile.mkdtemp(prefix="coldbench-sbx-"))
         self._idle: dict[tuple[str, str], list[Sandbox]] = defaultdict(list)
         self._live: set[Sandbox] = set()
         self._inflight: dict[str, int] = defaultdict(int)
@@ -482,7 +110,7 @@ class SandboxManager:
             spec.runtime,
             spec.handler,
             spec.code_dir,
-            cache_dir=self._scratch,
+            cache_dir=default_cache_dir(),
             node_binary=self._settings.node_binary,
             java_binary=self._settings.java_binary,
         )
@@ -548,8 +176,6 @@ class SandboxManager:
             await asyncio.gather(*list(self._stopping), return_exceptions=True)
         if self._hierarchy is not None:
             self._hierarchy.remove()
-        if self._own_scratch:
-            shutil.rmtree(self._scratch, ignore_errors=True)
 
     def info(self) -> ManagerInfo:
         h = self._hierarchy

@@ -292,9 +292,9 @@ def test_node_runtime_through_our_bootstrap(run_sandboxes, sandbox_kit):
 
 
 def test_init_phase_limit_times_out_the_sandbox(run_sandboxes, sandbox_kit, monkeypatch):
-    from bench.emulator import sandbox
+    from bench.emulator import environment
 
-    monkeypatch.setattr(sandbox, "INIT_LIMIT_S", 0.5)  # the real limit is 10 s
+    monkeypatch.setattr(environment, "INIT_LIMIT_S", 0.5)  # the real limit is 10 s
     spec = sandbox_kit.spec(handler="slowinit.handler", code_dir=sandbox_kit.handlers / "slowinit")
 
     async def scenario(m, sink):
@@ -323,3 +323,31 @@ def test_cpu_oversubscription_is_counted(run_sandboxes, sandbox_kit):
     host, info = run_sandboxes(scenario)
     assert info.oversubscription_events == 1
     assert info.max_cpu_share == pytest.approx((host + 1) / host, abs=0.001)
+
+
+def test_java_runtime_through_our_bootstrap(run_sandboxes, sandbox_kit, tmp_path):
+    import subprocess
+
+    if shutil.which("javac") is None or shutil.which("java") is None:
+        pytest.skip("no JDK (javac and java) on PATH: the java runtime cannot be tested")
+    source = sandbox_kit.handlers / "java" / "src" / "sbx" / "Echo.java"
+    subprocess.run(["javac", "--release", "17", "-d", str(tmp_path), str(source)], check=True)
+    spec = sandbox_kit.spec(runtime="java21", handler="sbx.Echo::handle", code_dir=tmp_path)
+
+    async def scenario(m, sink):
+        rid1, r1 = await sandbox_kit.invoke(m, spec, {"n": 1})
+        rid2, r2 = await sandbox_kit.invoke(m, spec, {"n": "raise"})
+        assert json.loads(r1.payload)["event"] == {"n": 1}
+        assert INIT in sink.report_for(rid1)
+        assert 'handling {"n": 1}' in sink.messages()
+        assert r2.function_error == "Unhandled"
+        assert json.loads(r2.payload)["errorType"] == "java.lang.IllegalStateException"
+        assert INIT not in sink.report_for(rid2)
+        missing = sandbox_kit.spec(
+            runtime="java21", handler="sbx.Nope::handle", code_dir=tmp_path, name="sbx-missing"
+        )
+        _, r3 = await sandbox_kit.invoke(m, missing, {})
+        assert json.loads(r3.payload)["errorType"] == "Runtime.ClassNotFound"
+        assert m.info().runtime_substitutions.get("java21", "").startswith("java21 on JDK 17")
+
+    run_sandboxes(scenario)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,24 +105,38 @@ def _java(runtime: str, code_dir: Path, cache_dir: Path, java_binary: str | None
     )
 
 
+def default_cache_dir() -> Path:
+    """Where the compiled Java bootstrap is kept between runs (it takes javac a second)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "coldbench"
+
+
 def _compile_java(javac: str, cache_dir: Path) -> Path:
-    """Compile the bootstrap once per source version (keyed by its hash)."""
+    """Compile the bootstrap once per source version (keyed by its hash).
+
+    Compiled into a private directory and renamed into place, so two emulators starting
+    at once never see a half-written class."""
     digest = hashlib.sha256(JAVA_BOOTSTRAP.read_bytes()).hexdigest()[:16]
     out = cache_dir / f"java-bootstrap-{digest}"
     if (out / "JavaBootstrap.class").exists():
         return out
-    out.mkdir(parents=True, exist_ok=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="java-bootstrap-", dir=cache_dir))
     done = subprocess.run(
-        [javac, "-d", str(out), str(JAVA_BOOTSTRAP)],
+        [javac, "--release", "17", "-d", str(work), str(JAVA_BOOTSTRAP)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     if done.returncode != 0:
-        raise TargetError(
-            f"{JAVA_BOOTSTRAP}: javac failed: {done.stderr.strip().splitlines()[-1:]}"
-        )
+        shutil.rmtree(work, ignore_errors=True)
+        last = done.stderr.strip().splitlines()[-1:]
+        raise TargetError(f"{JAVA_BOOTSTRAP}: javac failed: {last}")
+    try:
+        work.rename(out)
+    except OSError:  # another process got there first: theirs is as good
+        shutil.rmtree(work, ignore_errors=True)
     return out
 
 
