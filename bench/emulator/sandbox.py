@@ -110,6 +110,7 @@ class SandboxManager:
             spec.runtime,
             spec.handler,
             spec.code_dir,
+            memory_mb=spec.memory_mb,
             cache_dir=default_cache_dir(),
             node_binary=self._settings.node_binary,
             java_binary=self._settings.java_binary,

@@ -58,7 +58,7 @@ def _tool_version(binary: str, flag: str) -> str:
     return (out.stdout + out.stderr).strip()
 
 
-def _node(runtime: str, node_binary: str | None) -> Launch:
+def _node(runtime: str, memory_mb: int, node_binary: str | None) -> Launch:
     node = node_binary or shutil.which("node")
     if not node:
         raise TargetError(
@@ -68,14 +68,18 @@ def _node(runtime: str, node_binary: str | None) -> Launch:
     wanted = runtime.removeprefix("nodejs").removesuffix(".x")
     sub = None if local.startswith(f"v{wanted}.") else f"{runtime} on Node {local}"
     return Launch(
-        argv=[node, str(NODE_BOOTSTRAP)],
+        # Heap sized from the function's memory, not the host's (Lambda's own bootstrap
+        # does the same; without it V8 would grow far past a 128 MB function).
+        argv=[node, f"--max-old-space-size={max(16, memory_mb * 9 // 10)}", str(NODE_BOOTSTRAP)],
         env={"NODE_PATH": "/opt/nodejs/node_modules"},
         runtime_version=f"nodejs:{wanted}.v{local.rsplit('.', 1)[-1]}",
         substitution=sub,
     )
 
 
-def _java(runtime: str, code_dir: Path, cache_dir: Path, java_binary: str | None) -> Launch:
+def _java(
+    runtime: str, code_dir: Path, memory_mb: int, cache_dir: Path, java_binary: str | None
+) -> Launch:
     java = java_binary or shutil.which("java")
     javac = shutil.which("javac")
     if not java or not javac:
@@ -90,9 +94,15 @@ def _java(runtime: str, code_dir: Path, cache_dir: Path, java_binary: str | None
     sub = None if local.split(".")[0] == wanted else f"{runtime} on JDK {local}"
     classpath = f"{classes}:{code_dir}:{code_dir}/lib/*"
     return Launch(
-        # AWS starts managed Java with tiered compilation stopped at C1, for faster starts.
+        # The flags Lambda's managed Java runtime starts with: heap, metaspace and code cache
+        # as 85/10/5 % of the function's memory, serial GC, CDS, C1 only (faster starts).
         argv=[
             java,
+            f"-XX:MaxHeapSize={memory_mb * 1024 * 85 // 100}k",
+            f"-XX:MaxMetaspaceSize={memory_mb * 1024 * 10 // 100}k",
+            f"-XX:ReservedCodeCacheSize={memory_mb * 1024 * 5 // 100}k",
+            "-XX:+UseSerialGC",
+            "-Xshare:auto",
             "-XX:+TieredCompilation",
             "-XX:TieredStopAtLevel=1",
             "-cp",
@@ -145,6 +155,7 @@ def launch_for(
     handler: str,
     code_dir: Path,
     *,
+    memory_mb: int,
     cache_dir: Path,
     node_binary: str | None = None,
     java_binary: str | None = None,
@@ -152,9 +163,9 @@ def launch_for(
     if runtime.startswith("python3"):
         return _python(runtime, handler, code_dir)
     if runtime.startswith("nodejs"):
-        return _node(runtime, node_binary)
+        return _node(runtime, memory_mb, node_binary)
     if runtime.startswith("java"):
-        return _java(runtime, code_dir, cache_dir, java_binary)
+        return _java(runtime, code_dir, memory_mb, cache_dir, java_binary)
     raise TargetError(
         f"runtime {runtime!r} is not supported by the local target: use python3.x, "
         "nodejs*.x or java*"
