@@ -208,9 +208,7 @@ class Emulator:
             schedule=loop.call_later,
             on_current=lambda name, revision: sandboxes.retire(name, keep_revision=revision),
         )
-        self._lambda = LambdaApi(
-            registry, sandboxes, functions_dir=functions_dir, endpoint=self.endpoint_url
-        )
+        self._lambda = LambdaApi(registry, sandboxes, functions_dir=functions_dir)
         self._quota = QuotaLimiter(self.quota_mode)
         app = build_app(
             lambda_api=self._lambda,

@@ -100,12 +100,10 @@ class LambdaApi:
         sandboxes: Sandboxes,
         *,
         functions_dir: Path,
-        endpoint: str,
     ) -> None:
         self.registry = registry
         self.sandboxes = sandboxes
         self.functions_dir = functions_dir
-        self.endpoint = endpoint
         self.invoker = Invoker(registry, sandboxes)
 
     def routes(self) -> list[tuple[str, str, Any, str]]:
