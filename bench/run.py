@@ -7,6 +7,7 @@ is rewritten as the run progresses, and a crash at any point leaves a readable p
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from bench import __version__
 from bench.burst import InvokeOutcome, fire_burst, invoke_once
@@ -41,7 +44,7 @@ from bench.deploy import (
     resource_tags,
     teardown,
 )
-from bench.errors import EXIT_OK, EXIT_RUN_FAILED, InputError
+from bench.errors import EXIT_OK, EXIT_RUN_FAILED, InputError, TargetError
 from bench.matrix import Cell, Matrix, load_matrix, parse_matrix
 from bench.pacing import RateLimiter
 from bench.progress import RunProgress, print_summary, sigint_stops
@@ -135,7 +138,11 @@ def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
             estimate=estimate,
             console=console,
         )
-        return experiment.run(prior)
+        try:
+            return experiment.run(prior)
+        except (ClientError, BotoCoreError) as exc:
+            where = target.endpoint_url or f"AWS {target.region}"
+            raise TargetError(f"{where}: {_one_line(exc)}") from None
 
 
 def _load_prior(options: RunOptions, matrix: Matrix) -> dict[str, Any]:
@@ -300,19 +307,35 @@ class Experiment:
         role_arn = execution_role(self.target)
         self._open_results(prior)
         per_cell = self.matrix.cold_starts + self.matrix.warm_invocations
-        with (
-            sigint_stops(self.stop),
-            RunProgress(
-                self.console, cells=len(pending), invocations=per_cell * len(pending)
-            ) as progress,
-        ):
-            self.progress = progress
-            self._deploy_all(pending, role_arn, fresh=prior is None)
-            self._measure_all(pending)
-            if not self.stop.is_set():
-                self._collect()
+        try:
+            with (
+                sigint_stops(self.stop),
+                RunProgress(
+                    self.console, cells=len(pending), invocations=per_cell * len(pending)
+                ) as progress,
+            ):
+                self.progress = progress
+                self._deploy_all(pending, role_arn, fresh=prior is None)
+                self._measure_all(pending)
+                if not self.stop.is_set():
+                    self._collect()
+        except BaseException as exc:
+            self._crashed(exc)
+            raise
         self.progress = None
         return self._finish()
+
+    def _crashed(self, exc: BaseException) -> None:
+        """Whatever broke (a second Ctrl-C included), say so in the results and leave no
+        resources behind; the error itself goes on to the caller."""
+        with contextlib.suppress(Exception):
+            self._event("warning", f"run stopped by {_one_line(exc)}")
+            self.manifest.update(status="partial", finished=_now_iso())
+            self._save_manifest()
+        if not self.options.keep:
+            names = [c["function_name"] for c in self.manifest.get("cells", {}).values()]
+            with contextlib.suppress(Exception):
+                teardown(self.cp, names)
 
     def _deploy_all(self, pending: list[tuple[int, Cell]], role_arn: str, fresh: bool) -> None:
         created = datetime.now(UTC)
@@ -471,14 +494,19 @@ class Experiment:
         progress = self.progress
         assert progress is not None
         progress.set("logs", 0, total=len(by_id))
-        result = collector.collect(
-            groups,
-            start_ms=self.started_ms - 60_000,
-            end_ms=None,
-            timeout_s=timeout,
-            poll_interval_s=min(5.0, max(0.5, timeout / 30)),
-            on_progress=lambda found, expected: progress.set("logs", found),
-        )
+        try:
+            result = collector.collect(
+                groups,
+                start_ms=self.started_ms - 60_000,
+                end_ms=None,
+                timeout_s=timeout,
+                poll_interval_s=min(5.0, max(0.5, timeout / 30)),
+                on_progress=lambda found, expected: progress.set("logs", found),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # The Tail's REPORT lines stay; the run is partial, not lost.
+            self._event("warning", f"CloudWatch collection failed: {_one_line(exc)}")
+            return
         with self.lock:
             for record, raw, differing in merge_cloudwatch(by_id, result.found):
                 self.writer.append_report_line("cloudwatch", record["request_id"], raw)
