@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.emulator.filterpattern import compile_pattern
 from bench.emulator.logstore import LogStore
@@ -259,3 +261,45 @@ def test_create_log_stream_and_put_log_events(api: Any) -> None:
         api.logs.put_log_events(logGroupName=GROUP, logStreamName="nope",
                                 logEvents=[{"timestamp": 1, "message": "x"}])
     assert _code(missing) == "ResourceNotFoundException"
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    streams=st.dictionaries(
+        st.sampled_from(["a", "b", "c"]),
+        st.lists(st.tuples(st.integers(0, 50), st.sampled_from(["REPORT x", "START y", "z"])),
+                 max_size=30),
+        max_size=3,
+    ),
+    page=st.integers(1, 12),
+    start=st.none() | st.integers(0, 50),
+    end=st.none() | st.integers(0, 50),
+    pattern=st.sampled_from(["", "REPORT", '"START y"', "?x ?z"]),
+)
+def test_filter_paging_returns_exactly_the_matching_window(
+    streams: dict[str, list[tuple[int, str]]], page: int, start: int | None, end: int | None,
+    pattern: str,
+) -> None:
+    store = LogStore()
+    for name, events in streams.items():
+        store.put_events("/g", name, events)
+    if not streams:
+        store.create_group("/g")
+    matches = compile_pattern(pattern)
+    expected = sorted(
+        (ts, msg) for events in streams.values() for ts, msg in events
+        if (start is None or ts >= start) and (end is None or ts <= end) and matches(msg)
+    )
+    got: list[dict[str, Any]] = []
+    after = None
+    for _ in range(1000):
+        events, _, after = store.filter_events("/g", stream_names=None, stream_prefix=None,
+                                               start=start, end=end, pattern=pattern,
+                                               after=after, limit=page)
+        assert len(events) <= page
+        got += events
+        if after is None:
+            break
+    assert sorted((e["timestamp"], e["message"]) for e in got) == expected
+    assert [e["timestamp"] for e in got] == sorted(e["timestamp"] for e in got)
+    assert len({e["eventId"] for e in got}) == len(got)
