@@ -222,10 +222,12 @@ def bootstrap_medians(
     n = len(ordered)
     if n <= DIRECT_BOOTSTRAP_MAX_N:
         idx = rng.integers(0, n, size=(resamples, n))
-        return np.median(ordered[idx], axis=1)
-    # The resample's (lower) median is x_(j) for the smallest j such that at least
-    # m = n//2 + 1 draws fall on x_(1..j); that count is Binomial(n, j/n). Sampling j from
-    # this exact distribution is the same bootstrap without materialising resamples.
+        medians: np.ndarray = np.median(ordered[idx], axis=1)
+        return medians
+    # The resample's median (the upper one for even n) is x_(j) for the smallest j such
+    # that at least m = n//2 + 1 draws fall on x_(1..j); that count is Binomial(n, j/n).
+    # Sampling j from this exact distribution is the same bootstrap without materialising
+    # the resamples.
     m = n // 2 + 1
     cdf = binom.sf(m - 1, n, np.arange(1, n + 1) / n)
     picks = np.searchsorted(cdf, rng.random(resamples), side="left")
@@ -256,10 +258,10 @@ def compare_samples(
     import numpy as np
     from scipy.stats import mannwhitneyu
 
-    counts = {"base_n": len(base), "new_n": len(new)}
+    counts: dict[str, Any] = {"base_n": len(base), "new_n": len(new)}
     if len(base) < MIN_COMPARE_SAMPLES or len(new) < MIN_COMPARE_SAMPLES:
         reason = f"{len(base)} vs {len(new)} samples; need >= {MIN_COMPARE_SAMPLES} each"
-        medians = {
+        medians: dict[str, Any] = {
             "base_median": float(np.median(base)) if len(base) else float("nan"),
             "new_median": float(np.median(new)) if len(new) else float("nan"),
         }
