@@ -8,7 +8,6 @@ as CloudWatch is on a bad day.
 from __future__ import annotations
 
 import bisect
-import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -241,28 +240,33 @@ class LogStore:
         """
         matches = compile_pattern(pattern)
         now = self._now_ms()
+        low = Event(start if start is not None else -(2**63), -1, 0, "")
+        high = Event(end if end is not None else 2**63, 2**63, 0, "")
+        # Under the lock only slice each stream's window (a cheap copy of references), so
+        # writers are not held up while patterns are matched.
         with self._lock:
             grp = self._group(group)
             wanted = set(stream_names) if stream_names else None
-            streams = [
-                s
-                for s in grp.streams.values()
-                if (wanted is None or s.name in wanted)
-                and (not stream_prefix or s.name.startswith(stream_prefix))
-            ]
-            found: list[tuple[Event, str]] = []
-            low = Event(start if start is not None else -(2**63), -1, 0, "")
-            for strm in streams:
+            windows: list[tuple[str, list[Event]]] = []
+            for strm in grp.streams.values():
+                if wanted is not None and strm.name not in wanted:
+                    continue
+                if stream_prefix and not strm.name.startswith(stream_prefix):
+                    continue
                 i = bisect.bisect_left(strm.events, low)
                 if after is not None:  # resume past the previous page without rescanning it
                     i = max(i, bisect.bisect_right(strm.events, Event(after[0], after[1], 0, "")))
-                taken = 0
-                for event in itertools.islice(strm.events, i, None):
-                    if (end is not None and event.timestamp > end) or taken > limit:
-                        break  # no page needs more than limit + 1 events from one stream
-                    if event.ingestion <= now and matches(event.message):
-                        found.append((event, strm.name))
-                        taken += 1
+                windows.append((strm.name, strm.events[i : bisect.bisect_right(strm.events, high)]))
+        found: list[tuple[Event, str]] = []
+        for name, window in windows:
+            taken = 0
+            for event in window:
+                if taken > limit:
+                    break  # no page needs more than limit + 1 events from one stream
+                if event.ingestion <= now and matches(event.message):
+                    found.append((event, name))
+                    taken += 1
+        searched = [name for name, _ in windows]
         found.sort(key=lambda pair: pair[0])
         page: list[dict[str, Any]] = []
         size = 0
@@ -270,7 +274,7 @@ class LogStore:
             size += len(event.message.encode()) + EVENT_OVERHEAD
             if len(page) >= limit or (page and size > MAX_PAGE_BYTES):
                 last = page[-1]
-                return page, [s.name for s in streams], (last["timestamp"], int(last["eventId"]))
+                return page, searched, (last["timestamp"], int(last["eventId"]))
             page.append(
                 {
                     "logStreamName": stream_name,
@@ -280,4 +284,4 @@ class LogStore:
                     "eventId": str(event.seq),
                 }
             )
-        return page, [s.name for s in streams], None
+        return page, searched, None

@@ -6,6 +6,7 @@ protocol, POST /); everything else is routed as the Lambda REST API.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -77,7 +78,9 @@ class _Front:
             raise logs_error("SerializationException", "Request body is not valid JSON.") from exc
         if not isinstance(data, dict):
             raise logs_error("SerializationException", "Request body must be a JSON object.")
-        result = self.logs_api.handle(operation, data)
+        # Off the event loop: a large FilterLogEvents must not stall running invocations.
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(None, self.logs_api.handle, operation, data)
         return web.Response(body=json.dumps(result).encode(), content_type=LOGS_CONTENT_TYPE)
 
     def operation_of(self, request: web.Request, is_logs: bool) -> str | None:
