@@ -14,6 +14,7 @@ import json
 import math
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bench.emulator import cgroups
@@ -206,7 +207,8 @@ class Sandbox:
         inv = Invocation(request_id, payload, now + spec.timeout_s * 1000, spec.arn, _trace_id())
         dispatched = time.perf_counter_ns()
         self.api.dispatch(inv)
-        oom = asyncio.ensure_future(self._watch_memory())
+        oom: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        stop_watching = self._watch_memory(oom)
         try:
             waits: set[asyncio.Future[Any]] = {inv.done, self.proc.exited, oom}
             done, _ = await asyncio.wait(
@@ -217,7 +219,7 @@ class Sandbox:
             if not done and late_s > 0:
                 await asyncio.wait(waits, timeout=late_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            oom.cancel()
+            stop_watching()
         started = inv.handed_ns or dispatched
         if inv.done.done():
             posted = inv.done.result()
@@ -225,7 +227,7 @@ class Sandbox:
         duration = (time.perf_counter_ns() - started) / 1e6
         self.broken = True
         message = ""
-        if (oom.done() and not oom.cancelled()) or self._kernel_oom():
+        if oom.done() or self._kernel_oom():
             etype, status, doc = (
                 "Runtime.OutOfMemory",
                 "error",
@@ -340,18 +342,29 @@ class Sandbox:
     def _kernel_oom(self) -> bool:
         return self.group is not None and self.group.oom_kills() > 0
 
-    async def _watch_memory(self) -> None:
-        """Returns (ending the invoke) once the sandbox's peak RSS passes its memory size.
+    def _watch_memory(self, over: asyncio.Future[None]) -> Callable[[], None]:
+        """Sets `over` (ending the invoke) once the sandbox's peak RSS passes its memory
+        size; returns the function that stops watching.
 
-        VmHWM is a high-water mark, so a spike between two polls is still seen."""
+        VmHWM is a high-water mark, so a spike between two polls is still seen. A timer
+        rather than a task: it costs next to nothing on invokes shorter than one tick.
+        """
+        loop = asyncio.get_running_loop()
         limit_kb = self.spec.memory_mb * 1024
         pid = self.proc.pid
-        while True:
-            await asyncio.sleep(OOM_POLL_S)
+        handles: list[asyncio.TimerHandle] = []
+
+        def tick() -> None:
             hwm = vm_hwm_kb(pid)
             if hwm > limit_kb:
                 self.peak_mb = max(self.peak_mb, hwm / 1024)
+                if not over.done():
+                    over.set_result(None)
                 return
+            handles[0] = loop.call_later(OOM_POLL_S, tick)
+
+        handles.append(loop.call_later(OOM_POLL_S, tick))
+        return lambda: handles[0].cancel()  # noqa: PLW0108 - handles[0] changes each tick
 
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         if self.idle_timer is not None:

@@ -151,8 +151,7 @@ class RuntimeApi:
         )
         resp.content_length = len(inv.payload)
         await resp.prepare(request)
-        await resp.write(inv.payload)
-        await resp.write_eof()
+        await resp.write_eof(inv.payload)  # headers and body leave in one send
         inv.handed_ns = time.perf_counter_ns()
         if not inv.handed.done():
             inv.handed.set_result(inv.handed_ns)
