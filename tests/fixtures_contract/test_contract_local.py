@@ -15,7 +15,11 @@ from .contract import EVENTS, check_results
 from .local_target import deploy, init_duration_ms, invoke, java_bootstrap_missing, local_lambda
 
 MEMORY_MB = 1024
-CASES = [("python3.12", "imported", 0.2), ("nodejs22.x", "imported", 0.2), ("java21", "none", 0.0)]
+CASES = [
+    ("python3.12", "imported", 0.2),
+    ("nodejs22.x", "imported", 0.2),
+    ("java21", "imported", 0.1),
+]
 
 
 @pytest.fixture(scope="module")
@@ -45,4 +49,5 @@ def test_contract_on_the_local_target(
         results.append(result)
     check_results(family, results, kind, MEMORY_MB)
     if kind == "imported":
-        assert results[0]["payload"]["bytes_loaded"] > 0.9 * mb * (1 << 20)
+        # The handler's own bytes count towards the size, java's (~14 KB) most of all.
+        assert results[0]["payload"]["bytes_loaded"] > 0.8 * mb * (1 << 20)
