@@ -139,11 +139,12 @@ def invoke(client: Any, name: str, event: dict[str, Any]) -> tuple[float, dict[s
 
 
 class DirectSandboxes:
-    """A SandboxManager on its own loop thread: the sandbox layer without HTTP or boto3."""
+    """A SandboxManager driven from this thread: the sandbox layer without HTTP or boto3.
+
+    Its loop only runs during an invoke; in between, the warm runtime's GET /next just
+    waits in the kernel, as it would while the loop served other work."""
 
     def __init__(self, code_dir: Path) -> None:
-        import threading
-
         from bench.emulator.contracts import FunctionSpec, SandboxSettings
         from bench.emulator.sandbox import SandboxManager
 
@@ -164,8 +165,6 @@ class DirectSandboxes:
             "/aws/lambda/bench-direct",
         )
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
         self.manager = SandboxManager(Sink(), SandboxSettings())
 
     def overhead_ms(self) -> float:
@@ -182,12 +181,11 @@ class DirectSandboxes:
             )
             return (time.perf_counter() - t) * 1000 - json.loads(r.payload)["handler_ms"]
 
-        return asyncio.run_coroutine_threadsafe(once(), self.loop).result()
+        return self.loop.run_until_complete(once())
 
     def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.manager.shutdown(), self.loop).result()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
+        self.loop.run_until_complete(self.manager.shutdown())
+        self.loop.close()
 
 
 def warm_phase(client: Any, name: str, code_dir: Path, n: int) -> list[str]:
