@@ -265,7 +265,7 @@ class Emulator:
         """Fidelity facts for the run manifest, plus the quota-mode throttle counters."""
         out: dict[str, Any] = {}
         if self._sandboxes is not None:
-            out.update(_manager_section(self._sandboxes.info()))
+            out.update(_manager_section(self._manager_info(self._sandboxes)))
         out["quota_mode"] = self.quota_mode
         out["throttles"] = dict(self._quota.throttles) if self._quota is not None else {}
         out["requests"] = dict(self._quota.requests) if self._quota is not None else {}
@@ -273,6 +273,20 @@ class Emulator:
         out["log_delay_s"] = self.log_delay_s
         out["endpoint_url"] = self.endpoint_url or None
         return out
+
+
+    def _manager_info(self, sandboxes: Sandboxes) -> ManagerInfo:
+        """Read the manager's counters on its own loop thread, where they change."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or not thread.is_alive() or self._stopped:
+            return sandboxes.info()
+        if threading.current_thread() is thread:
+            return sandboxes.info()
+
+        async def read() -> ManagerInfo:
+            return sandboxes.info()
+
+        return asyncio.run_coroutine_threadsafe(read(), loop).result(STOP_TIMEOUT_S)
 
 
 def emulator_info() -> dict[str, Any]:
