@@ -111,12 +111,28 @@ def detect(mode: str) -> Hierarchy | None:
         return None
     tag = f"coldbench-{os.getpid()}-{secrets.token_hex(3)}"
     found = _try_v1(tag) or _try_v2(tag)
+    if found is not None:
+        for base in {found.cpu_base.parent, found.memory_base.parent}:
+            _remove_stale(base)
     if found is None and mode == "on":
         raise TargetError(
             "cpu_limits=on but no writable cgroup (v1 cpu+memory or v2) under /sys/fs/cgroup: "
             "run as root with cgroups mounted, or use cpu_limits=auto/off"
         )
     return found
+
+
+def _remove_stale(parent: Path) -> None:
+    """Groups left by an emulator that was killed (its pid is gone): empty ones go away."""
+    for base in parent.glob("coldbench-*-*"):
+        owner = base.name.split("-")[1]
+        if not owner.isdigit() or Path(f"/proc/{owner}").exists():
+            continue
+        for child in [d for d in base.iterdir() if d.is_dir()]:
+            with contextlib.suppress(OSError):
+                child.rmdir()
+        with contextlib.suppress(OSError):
+            base.rmdir()
 
 
 class SandboxGroup:
