@@ -121,6 +121,8 @@ class SandboxManager:
         if self._hierarchy is not None:
             group = cgroups.SandboxGroup(self._hierarchy, secrets.token_hex(8), spec.memory_mb)
         sb = Sandbox(spec, launch, self._sink, group)
+        # A sandbox whose runtime dies while idle leaves the pool at once (its cgroup too).
+        sb.proc.exited.add_done_callback(lambda _: self._evict(sb))
         self._live.add(sb)
         self._started += 1
         self._live_share += sb.share

@@ -353,3 +353,36 @@ def test_java_runtime_through_our_bootstrap(run_sandboxes, sandbox_kit, tmp_path
         assert m.info().runtime_substitutions.get("java21", "").startswith("java21 on JDK 17")
 
     run_sandboxes(scenario)
+
+
+def test_a_sandbox_that_dies_while_idle_leaves_the_pool(run_sandboxes, sandbox_kit):
+    import signal
+
+    spec = sandbox_kit.spec()
+
+    async def scenario(m, sink):
+        _, r = await sandbox_kit.invoke(m, spec, {})
+        first = json.loads(r.payload)
+        os.kill(first["pid"], signal.SIGKILL)
+        assert await _until(lambda: m.info().sandboxes_live == 0)
+        rid, r2 = await sandbox_kit.invoke(m, spec, {})
+        assert r2.function_error is None
+        assert json.loads(r2.payload)["sandbox_id"] != first["sandbox_id"]
+        assert INIT in sink.report_for(rid)
+
+    run_sandboxes(scenario)
+
+
+def test_runtime_exiting_mid_invoke_is_runtime_exit_error(run_sandboxes, sandbox_kit):
+    spec = sandbox_kit.spec()
+
+    async def scenario(m, sink):
+        rid, r = await sandbox_kit.invoke(m, spec, {"action": "exit", "code": 3})
+        doc = json.loads(r.payload)
+        assert (r.function_error, doc["errorType"]) == ("Unhandled", "Runtime.ExitError")
+        assert doc["errorMessage"] == (
+            f"RequestId: {rid} Error: Runtime exited with error: exit status 3"
+        )
+        assert sink.report_for(rid).endswith("\tStatus: error\tError Type: Runtime.ExitError\t")
+
+    run_sandboxes(scenario)

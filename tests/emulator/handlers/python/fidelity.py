@@ -32,6 +32,8 @@ def handler(event, context):
             print(line)
     elif action == "raise":
         raise ValueError(event.get("message", "boom"))
+    elif action == "exit":
+        os._exit(event["code"])  # the runtime dies mid-invoke, without answering
     elif action == "big":
         return "x" * event["bytes"]
     return {
