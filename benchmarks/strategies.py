@@ -68,7 +68,8 @@ def sequential(target: Target, cp: ControlPlane, name: str, cold: int) -> tuple[
     outcomes = []
     for i in range(1, cold + 1):
         bump(cp, name, f"seq-{i}-{start}")
-        outcomes.append(invoke_once(client, name, bench_event("perf", CELL.id, i, 1), run_start_ns=start))
+        event = bench_event("perf", CELL.id, i, 1)
+        outcomes.append(invoke_once(client, name, event, run_start_ns=start))
     return _cold(outcomes), (time.perf_counter_ns() - start) / 1e9
 
 
@@ -119,6 +120,8 @@ def main() -> None:
             seq_n, seq_s = sequential(target, cp, "bench-perf-aaaaaa-00", args.cold)
             bur_n, bur_s = burst(target, cp, "bench-perf-aaaaaa-01", args.cold, args.burst)
         seq_rate, bur_rate = seq_n / seq_s * 60, bur_n / bur_s * 60
+        if not seq_n or not bur_n:
+            raise SystemExit(f"no cold samples (sequential {seq_n}, burst {bur_n}): see above")
         print(
             f"update delay {delay:>4.1f}s  sequential: {seq_n} cold in {seq_s:6.1f}s = "
             f"{seq_rate:6.0f}/min   burst: {bur_n} cold in {bur_s:6.1f}s = {bur_rate:6.0f}/min"
