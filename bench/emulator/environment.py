@@ -182,10 +182,8 @@ class Sandbox:
             request_id,
             duration,
             init_ms,
-            "error" if status == "error" else status,
+            status,
             etype,
-            first=False,
-            measure=False,
         )
         return InvokeResult(
             payload=doc,
@@ -226,44 +224,12 @@ class Sandbox:
             return self._answered(inv, posted, (posted.at_ns - started) / 1e6, first, want_tail)
         duration = (time.perf_counter_ns() - started) / 1e6
         self.broken = True
-        message = ""
-        if oom.done() or self._kernel_oom():
-            etype, status, doc = (
-                "Runtime.OutOfMemory",
-                "error",
-                _doc(
-                    "Runtime.OutOfMemory",
-                    f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
-                ),
-            )
-        elif self.proc.exited.done():
-            etype, status, doc = (
-                "Runtime.ExitError",
-                "error",
-                _doc(
-                    "Runtime.ExitError",
-                    f"RequestId: {request_id} Error: Runtime exited with error: "
-                    f"{_exit_text(self.proc.returncode)}",
-                ),
-            )
-        else:
-            etype, status = None, "timeout"
-            # Lambda logs this line and returns it as the error message, word for word.
-            message = pl.timed_out(request_id, spec.timeout_s, _now_ms())
-            doc = _doc("Sandbox.Timedout", message)
+        status, etype, doc, line = self._failure(request_id, oom.done())
         self._record_peak()
         await self.proc.kill()
-        if status == "timeout":
-            self._emit(_now_ms(), message)
-        self._finish(
-            request_id,
-            duration,
-            self.init_ms if first else None,
-            status,
-            etype,
-            first=first,
-            measure=False,
-        )
+        if line:
+            self._emit(_now_ms(), line)
+        self._finish(request_id, duration, self.init_ms if first else None, status, etype)
         return InvokeResult(
             payload=doc,
             function_error="Unhandled",
@@ -271,6 +237,19 @@ class Sandbox:
             executed_version=spec.version,
             log_tail=self._tail_text() if want_tail else None,
         )
+
+    def _failure(self, request_id: str, over_memory: bool) -> tuple[str, str | None, bytes, str]:
+        """(status, error type, error document, extra log line) of an unanswered invoke."""
+        exited = f"RequestId: {request_id} Error: Runtime exited with error: "
+        if over_memory or self._kernel_oom():
+            kind = "Runtime.OutOfMemory"
+            return "error", kind, _doc(kind, exited + "signal: killed"), ""
+        if self.proc.exited.done():
+            kind = "Runtime.ExitError"
+            return "error", kind, _doc(kind, exited + _exit_text(self.proc.returncode)), ""
+        # Lambda logs this line and returns it as the error message, word for word.
+        line = pl.timed_out(request_id, self.spec.timeout_s, _now_ms())
+        return "timeout", None, _doc("Sandbox.Timedout", line), line
 
     def _answered(
         self, inv: Invocation, posted: Posted, duration: float, first: bool, want_tail: bool
@@ -284,7 +263,6 @@ class Sandbox:
             self.init_ms if first else None,
             "error" if failed else "success",
             etype,
-            first=first,
             measure=True,
             status_in_text=False,
         )
@@ -304,17 +282,16 @@ class Sandbox:
         status: str,
         etype: str | None,
         *,
-        first: bool,
-        measure: bool,
+        measure: bool = False,
         status_in_text: bool = True,
     ) -> None:
+        """END and REPORT; `init_ms` (first invoke only) is shown and billed."""
         if measure:
             self._record_peak()
-        billed_init = init_ms if init_ms is not None else (self.init_ms if first else None)
         rep = pl.Report(
             request_id,
             duration,
-            billed_ms(duration, billed_init),
+            billed_ms(duration, init_ms),
             self.spec.memory_mb,
             math.ceil(self.peak_mb),
             init_ms,
