@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -47,8 +48,10 @@ else:
                              metrics=["init_duration_ms", "client_latency_ms", "warm_duration_ms"])
     detail = f"{len(outcome.rows)} rows, {outcome.regressions} regression(s)"
 seconds = time.perf_counter() - start
-usage = resource.getrusage(resource.RUSAGE_SELF)
-peak, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+# Worker processes (compare parses both runs side by side) count too.
+own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+peak = max(own.ru_maxrss, kids.ru_maxrss) / 1024
+cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mb": peak, "detail": detail}))
 """
 
@@ -90,7 +93,9 @@ def main() -> None:
         ("report", f"{args.records:,} records", report, 30.0, 2048.0),
         ("compare", f"2 x {args.compare_records:,} records", compare, 10.0, None),
     ]
-    print(f"(synthetic runs written in {generated:.1f} s, {CELLS} cells each)")
+    load = os.getloadavg()[0]
+    print(f"(synthetic runs written in {generated:.1f} s, {CELLS} cells each; load average "
+          f"{load:.1f} on {os.cpu_count()} CPUs: wall time above cpu time means contention)")
     print(f"{'step':<8} {'input':<22} {'seconds':>8} {'cpu s':>6} {'target s':>9} "
           f"{'peak RSS MB':>12} {'target MB':>10}  result")  # fmt: skip
     for step, size, figures, target_s, target_mb in rows:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.report import charts
 from bench.report.html import number, render, svg
-from bench.report.load import LoadedRun, load_run, matrix_name
+from bench.report.load import LoadedRun, load_runs, matrix_name
 from bench.stats import CompareRow, compare_runs, run_level_mismatch
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def render_compare(
     alpha: float = 0.002,
 ) -> CompareOutcome:
     """Judge NEW against BASE per cell and metric; write the HTML page and return the rows."""
-    base_run, new_run = load_run(Path(base)), load_run(Path(new))
+    base_run, new_run = load_runs([Path(base), Path(new)])
     metrics = list(dict.fromkeys(metrics))
     rows = compare_runs(
         base_run.invocations, new_run.invocations, base_run.manifest, new_run.manifest,

@@ -33,3 +33,39 @@ def load_run(run_dir: Path) -> LoadedRun:
     if not matrix_name(manifest):
         raise ResultsFormatError(f"{where}: field matrix_name is missing")
     return loaded
+
+
+# The columns the statistics and charts read; the rest stay in the results directory.
+USED_COLUMNS = (
+    "cell", "runtime", "memory_mb", "architecture", "package_mb", "package_kind", "status",
+    "start_type", "client_latency_ms", "duration_ms", "billed_duration_ms",
+    "init_duration_ms", "max_memory_used_mb", "memory_size_mb",
+)  # fmt: skip
+_TEXT_COLUMNS = ("cell", "runtime", "architecture", "package_kind", "status", "start_type")
+
+
+def _slim_load(run_dir: Path) -> LoadedRun:
+    loaded = load_run(run_dir)
+    frame = loaded.invocations[list(USED_COLUMNS)].copy()
+    for column in _TEXT_COLUMNS:
+        # Categories also make the frame cheap to send back from a worker process.
+        frame[column] = frame[column].astype("category")
+    loaded.invocations = frame
+    return loaded
+
+
+def load_runs(run_dirs: list[Path]) -> list[LoadedRun]:
+    """Several runs, parsed side by side in worker processes where the host has the cores
+    (parsing JSON is most of a compare's time); only the columns the report uses."""
+    import multiprocessing
+    import os
+
+    if len(run_dirs) < 2 or (os.cpu_count() or 1) < 2 or "fork" not in (
+        multiprocessing.get_all_start_methods()
+    ):
+        return [_slim_load(Path(d)) for d in run_dirs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork")  # the parent already imported bench
+    with ProcessPoolExecutor(max_workers=min(len(run_dirs), 2), mp_context=context) as pool:
+        return list(pool.map(_slim_load, [Path(d) for d in run_dirs]))
