@@ -9,6 +9,7 @@ that fails or outlasts the 10 s phase limit gives INIT_REPORT and an Unhandled e
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import math
@@ -59,7 +60,7 @@ class Sandbox:
         self.stream = pl.log_stream_name(spec.version)
         self.json = spec.log_format == "JSON"
         self.api = RuntimeApi()
-        self.proc = SandboxProcess(self._emit, group)
+        self.proc = SandboxProcess(self._emit_many, group)
         self.share = cgroups.cpu_share(spec.memory_mb)
         self.invocations = 0
         self.init_ms: float | None = None
@@ -67,13 +68,26 @@ class Sandbox:
         self.retired = False
         self.broken = False  # timed out, died or failed init: never reused
         self.idle_timer: asyncio.TimerHandle | None = None
-        self._tail: list[str] = []
+        self._tail: collections.deque[str] = collections.deque()
+        self._tail_bytes = 0
         self._spawn_ns = 0
 
     # -- logging -------------------------------------------------------------------------
     def _emit(self, epoch_ms: int, message: str) -> None:
-        self._tail.append(message)
-        self.sink.put_events(self.spec.log_group, self.stream, [(epoch_ms, message)])
+        self._emit_many([(epoch_ms, message)])
+
+    def _emit_many(self, events: list[tuple[int, str]]) -> None:
+        for _, message in events:
+            self._tail.append(message)
+            self._tail_bytes += len(message) + 1
+        # Keep a little over what the tail can show, not a chatty function's whole output.
+        while self._tail_bytes > 2 * TAIL_BYTES and len(self._tail) > 1:
+            self._tail_bytes -= len(self._tail.popleft()) + 1
+        self.sink.put_events(self.spec.log_group, self.stream, events)
+
+    def _reset_tail(self) -> None:
+        self._tail.clear()
+        self._tail_bytes = 0
 
     def _tail_text(self) -> str:
         raw = "".join(line + "\n" for line in self._tail).encode()
@@ -198,7 +212,7 @@ class Sandbox:
         first = self.invocations == 0
         self.invocations += 1
         if not first:
-            self._tail = []  # a cold invoke's tail keeps its INIT lines, as Lambda's does
+            self._reset_tail()  # a cold invoke's tail keeps its INIT lines, as Lambda's does
         spec = self.spec
         now = _now_ms()
         self._emit(now, pl.start(request_id, spec.version, json_format=self.json, epoch_ms=now))

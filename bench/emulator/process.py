@@ -27,12 +27,13 @@ from bench.emulator.measure import session_pids
 
 MAX_EVENT_BYTES = 256 * 1024  # Lambda splits longer lines into several events
 
-LineCallback = Callable[[int, str], None]
+# Receives (epoch ms, line) events, a batch per read, so a chatty function costs one write.
+LinesCallback = Callable[[list[tuple[int, str]]], None]
 
 
 class SandboxProcess:
-    def __init__(self, on_line: LineCallback, group: SandboxGroup | None = None) -> None:
-        self._on_line = on_line
+    def __init__(self, on_lines: LinesCallback, group: SandboxGroup | None = None) -> None:
+        self._on_lines = on_lines
         self.group = group
         self.popen: subprocess.Popen[bytes] | None = None
         self.pid = 0
@@ -127,15 +128,15 @@ class SandboxProcess:
             self._partial = b""
         if lines:
             now_ms = time.time_ns() // 1_000_000
-            for line in lines:
-                self._on_line(now_ms, line.decode("utf-8", "replace"))
+            self._on_lines([(now_ms, line.decode("utf-8", "replace")) for line in lines])
 
     def _close_pipe(self) -> None:
         asyncio.get_running_loop().remove_reader(self._fd)
         os.close(self._fd)
         self._fd = -1
         if self._partial:
-            self._on_line(time.time_ns() // 1_000_000, self._partial.decode("utf-8", "replace"))
+            last = self._partial.decode("utf-8", "replace")
+            self._on_lines([(time.time_ns() // 1_000_000, last)])
             self._partial = b""
 
     def _on_exit(self) -> None:
