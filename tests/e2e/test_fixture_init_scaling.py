@@ -13,6 +13,7 @@ from fixtures_contract.local_target import (
     force_cold,
     init_duration_ms,
     invoke,
+    java_bootstrap_missing,
     local_lambda,
 )
 
@@ -40,17 +41,22 @@ def _cold_init_ms(client: Any, name: str) -> list[float]:
 
 
 @pytest.mark.parametrize(
-    ("runtime", "inert_slack_ms"),
+    ("runtime", "min_ratio", "inert_slack_ms"),
     [
-        ("python3.12", 0.0),
+        ("python3.12", 5.0, 0.0),
         # Node's bare init is ~60 ms here, where scheduler noise on 2 shared cores alone
         # is ~20 ms: allow that much on top of the 30%.
-        ("nodejs22.x", 20.0),
+        ("nodejs22.x", 5.0, 20.0),
+        # The JVM loads and verifies classes lazily and fast: 20 MB of classes cost about
+        # 3.5x what 1 MB does here (798 vs 227 ms), not 5x.
+        ("java21", 2.0, 30.0),
     ],
 )
 def test_init_grows_with_imported_size_not_inert(
-    tmp_path: Path, runtime: str, inert_slack_ms: float
+    tmp_path: Path, runtime: str, min_ratio: float, inert_slack_ms: float
 ) -> None:
+    if runtime.startswith("java") and (reason := java_bootstrap_missing()):
+        pytest.skip(reason)
     cases = [("none", 0.0), ("inert", 20.0), ("imported", 1.0), ("imported", 20.0)]
     medians: dict[tuple[str, float], float] = {}
     with local_lambda() as client:
@@ -71,5 +77,5 @@ def test_init_grows_with_imported_size_not_inert(
     none, inert = medians[("none", 0.0)], medians[("inert", 20.0)]
     print(f"{runtime}: imported 20 MB / 1 MB = {imported_ratio:.1f}x; inert 20 MB / none = "
           f"{inert / none:.2f}x")  # fmt: skip
-    assert imported_ratio >= 5
+    assert imported_ratio >= min_ratio
     assert abs(inert - none) <= 0.30 * none + inert_slack_ms
