@@ -348,3 +348,23 @@ def test_runtime_versions_of_a_family_get_the_same_payload(cache: Path) -> None:
 
     first = payload("python3.12")
     assert first and first == payload("python3.13")
+
+
+def test_installed_wheel_finds_its_bundled_fixtures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import bench
+
+    # A wheel has no fixtures/ beside the package, only the force-included bench/_fixtures.
+    package = tmp_path / "site-packages" / "bench"
+    shutil.copytree(fixtures_root(), package / "_fixtures")
+    monkeypatch.setattr(bench, "__file__", str(package / "__init__.py"))
+    assert fixtures_root() == package / "_fixtures"
+    artifact = build_artifact(cell(kind="none"), tmp_path / "cache")
+    with zipfile.ZipFile(artifact.zip_path) as archive:
+        assert archive.read("handler.py") == (package / "_fixtures/python/handler.py").read_bytes()
+    shutil.rmtree(package / "_fixtures")
+    with pytest.raises(InputError, match="fixture sources not found"):
+        fixtures_root()
