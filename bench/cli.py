@@ -198,7 +198,7 @@ def compare(
     console = _console()
     console.print(format_compare_table(outcome))
     console.print(str(outcome.path))
-    raise typer.Exit(1 if outcome.regressions else 0)
+    raise typer.Exit(outcome.exit_code)
 
 
 @app.command()

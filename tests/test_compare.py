@@ -110,6 +110,11 @@ def test_cli_exit_codes(bench_cli: Callable, workdir: Path) -> None:
     result = bench_cli("compare", str(GOLDEN_BASE), str(GOLDEN_BASE), "--reports", "reports")
     assert result.exit_code == 0, result.output
 
+    # An AWS run against a local one: every row not comparable is not a pass.
+    result = bench_cli("compare", str(GOLDEN_BASE), str(DATA / "minimal-run"))
+    assert result.exit_code == 2, result.output
+    assert "NOTHING COULD BE JUDGED" in result.output
+
     result = bench_cli("compare", str(GOLDEN_BASE), str(workdir / "nope"))
     assert result.exit_code == 2
     assert "not a run directory" in result.output

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.errors import EXIT_INPUT, EXIT_OK, EXIT_REGRESSION
 from bench.report import charts
 from bench.report.html import number, render, svg
 from bench.report.load import LoadedRun, load_runs, matrix_name
@@ -23,6 +24,7 @@ MARK_TEXT = {
     "insufficient": "insufficient data",
     "not-comparable": "not comparable",
 }
+JUDGED = ("regression", "improvement", "large-not-significant", "unchanged")
 MARK_STYLE = {
     "regression": "bold red",
     "improvement": "green",
@@ -47,6 +49,18 @@ class CompareOutcome:
     insufficient: int = 0
     run_problem: str = ""
     counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def judged(self) -> int:
+        """Rows that got a verdict; not comparable and insufficient rows did not."""
+        return sum(r.mark in JUDGED for r in self.rows)
+
+    @property
+    def exit_code(self) -> int:
+        """1 on any regression; 2 when not one row could be judged (never a silent pass)."""
+        if self.regressions:
+            return EXIT_REGRESSION
+        return EXIT_INPUT if not self.judged else EXIT_OK
 
 
 def _ratio_ci(row: CompareRow) -> str:
@@ -76,7 +90,9 @@ HEADERS = ["cell", "metric", "n base", "n new", "median base", "median new", "ra
 def format_compare_table(outcome: CompareOutcome) -> Table:
     from rich.table import Table
 
-    title = (f"{outcome.new_id} against {outcome.base_id}: {outcome.regressions} regression(s), "
+    nothing = "NOTHING COULD BE JUDGED; " if not outcome.judged else ""
+    title = (f"{outcome.new_id} against {outcome.base_id}: {nothing}"
+             f"{outcome.regressions} regression(s), "
              f"{outcome.improvements} improvement(s), {outcome.not_comparable} not comparable, "
              f"{outcome.insufficient} insufficient (factor {outcome.factor:g}, "
              f"alpha {outcome.alpha:g})")  # fmt: skip
