@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 MB = 1024 * 1024
 
@@ -63,10 +62,3 @@ def session_pids(sid: int) -> list[int]:
 
 def tree_peak_mb(pids: Iterable[int]) -> float:
     return sum(vm_hwm_kb(pid) for pid in pids) / 1024
-
-
-def cgroup_pids(procs_file: Path) -> list[int]:
-    try:
-        return [int(x) for x in procs_file.read_text().split()]
-    except OSError:
-        return []
