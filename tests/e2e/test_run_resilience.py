@@ -89,7 +89,7 @@ def _quiet_console() -> Any:
 def test_kill_9_leaves_a_readable_partial_run_and_cleanup_removes_leftovers(
     workdir: Path, emulator: Any, emu: Any, bench_cli: Callable[..., Result]
 ) -> None:
-    body = TINY.format(name="killed", memory="128, 256, 512", cold=4, burst=2, warm=5)
+    body = TINY.format(name="killed", memory="512, 1024, 1769", cold=4, burst=2, warm=5)
     (workdir / "k.yaml").write_text(emu.matrix(emulator, stage="e2ekill", body=body))
     env = emu.env(emulator)
     bench = [sys.executable, "-c", "from bench.cli import app; app()"]
@@ -181,7 +181,7 @@ def _records_written(workdir: Path, at_least: int) -> Callable[[], bool]:
 def test_ctrl_c_finishes_in_flight_invokes_writes_aborted_and_tears_down(
     workdir: Path, emulator: Any, emu: Any
 ) -> None:
-    body = TINY.format(name="stopped", memory="128, 256, 512", cold=4, burst=2, warm=20)
+    body = TINY.format(name="stopped", memory="512, 1024, 1769", cold=4, burst=2, warm=20)
     (workdir / "s.yaml").write_text(emu.matrix(emulator, stage="e2eint", body=body))
     proc = _start_run(workdir, emu.env(emulator), "s.yaml")
     try:
@@ -206,7 +206,7 @@ def test_ctrl_c_finishes_in_flight_invokes_writes_aborted_and_tears_down(
 def test_resume_completes_the_cells_a_killed_run_left(
     workdir: Path, emulator: Any, emu: Any
 ) -> None:
-    body = TINY.format(name="resumed", memory="128, 256, 512", cold=4, burst=2, warm=6)
+    body = TINY.format(name="resumed", memory="512, 1024, 1769", cold=4, burst=2, warm=6)
     (workdir / "r.yaml").write_text(emu.matrix(emulator, stage="e2eres", body=body))
     env = emu.env(emulator)
     proc = _start_run(workdir, env, "r.yaml")
@@ -219,7 +219,7 @@ def test_resume_completes_the_cells_a_killed_run_left(
     (run_dir,) = list((workdir / "results").iterdir())
     before = json.loads((run_dir / "manifest.json").read_text())
     done = [cid for cid, c in before["cells"].items() if c["status"] == "complete"]
-    assert done and before["status"] == "running"
+    assert done and before["status"] == "running", before["cells"]
 
     resumed = _start_run(workdir, env, "r.yaml", "--resume", run_dir.name)
     out, err = resumed.communicate(timeout=300)
