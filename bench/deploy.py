@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -256,12 +257,12 @@ def teardown(cp: ControlPlane, names: list[str], *, log_groups: bool = True) -> 
     failures = []
     for name in names:
         steps: list[tuple[str, Callable[[], Any]]] = [
-            ("function", lambda n=name: cp.lambda_client.delete_function(FunctionName=n))
+            ("function", partial(cp.lambda_client.delete_function, FunctionName=name))
         ]
         if log_groups:
             group = log_group_of(name)
             steps.append(
-                ("log group", lambda g=group: cp.logs_client.delete_log_group(logGroupName=g))
+                ("log group", partial(cp.logs_client.delete_log_group, logGroupName=group))
             )
         for what, fn in steps:
             try:
@@ -373,9 +374,7 @@ def _cleanup_functions(
         name = fn["FunctionName"]
         if not wanted.match(name):
             continue
-        tags = cp.call(
-            lambda a=fn["FunctionArn"]: cp.lambda_client.list_tags(Resource=a), "ListTags"
-        )
+        tags = cp.call(partial(cp.lambda_client.list_tags, Resource=fn["FunctionArn"]), "ListTags")
         tags = tags.get("Tags", {})
         if tags.get("bench:stage") != stage or (run_id and tags.get("bench:run") != run_id):
             continue  # named like ours but not tagged as ours: leave it alone
@@ -386,7 +385,7 @@ def _cleanup_functions(
         if not result.dry_run:
             try:
                 cp.call(
-                    lambda n=name: cp.lambda_client.delete_function(FunctionName=n),
+                    partial(cp.lambda_client.delete_function, FunctionName=name),
                     "DeleteFunction",
                 )
             except ClientError as exc:
@@ -419,7 +418,7 @@ def _cleanup_log_groups(
         if not result.dry_run:
             try:
                 cp.call(
-                    lambda g=name: cp.logs_client.delete_log_group(logGroupName=g), "DeleteLogGroup"
+                    partial(cp.logs_client.delete_log_group, logGroupName=name), "DeleteLogGroup"
                 )
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ResourceNotFoundException":

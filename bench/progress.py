@@ -46,7 +46,7 @@ class RunProgress:
 
     def advance(self, task: str, amount: int = 1, note: str | None = None) -> None:
         with self._lock:
-            extra = {"note": note} if note is not None else {}
+            extra: dict[str, Any] = {"note": note} if note is not None else {}
             self._progress.update(self._tasks[task], advance=amount, **extra)
 
     def set(

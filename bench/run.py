@@ -304,7 +304,13 @@ class Experiment:
         ]
         # Reservations must fit before the first resource exists.
         check_unreserved_concurrency(self.cp, self.matrix.burst * len(pending))
-        role_arn = execution_role(self.target)
+        try:
+            role_arn = execution_role(self.target)
+        except Exception as exc:  # IAM denied, or an endpoint without IAM
+            raise TargetError(
+                f"execution role for stage {self.target.stage}: {_one_line(exc)}; "
+                "give target.role_arn or credentials that may manage the stage's role"
+            ) from None
         self._open_results(prior)
         per_cell = self.matrix.cold_starts + self.matrix.warm_invocations
         try:

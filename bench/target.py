@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -268,9 +269,9 @@ def open_aws_target(
         session=session,
         endpoint_url=endpoint_url,
         function_timeout_s=function_timeout_s,
-        # Each function runs on its own execution environments in AWS, so cells do not
-        # disturb each other; the control-plane budget is the limit, not CPU.
-        parallel_cells=4,
+        # On AWS each function runs on its own execution environments, so cells do not
+        # disturb each other; an endpoint on this host runs them on this host's CPUs.
+        parallel_cells=1 if _is_loopback(endpoint_url) else 4,
         default_logs_timeout_s=900.0,
         poll_interval_s=1.0,
         artifact_bucket=artifact_bucket,
@@ -299,3 +300,10 @@ def _account_id(
             f"cannot identify the account at {where} (sts GetCallerIdentity: {exc}); "
             "check the credentials, or give target.role_arn"
         ) from None
+
+
+def _is_loopback(endpoint_url: str | None) -> bool:
+    if not endpoint_url:
+        return False
+    host = urlsplit(endpoint_url).hostname or ""
+    return host == "localhost" or host.startswith("127.") or host == "::1"

@@ -125,3 +125,13 @@ def test_endpoint_without_sts_takes_the_account_from_the_role() -> None:
         ) as target:
             assert target.account_id == "210987654321"
             assert target.iam_client() is None
+
+
+def test_an_endpoint_on_this_host_measures_one_cell_at_a_time() -> None:
+    # Sandboxes behind a loopback endpoint share this host's CPUs, whatever the kind.
+    with open_local_target() as local:
+        role = "arn:aws:iam::210987654321:role/bench-ci-execution"
+        with open_aws_target(
+            region=local.region, endpoint_url=local.endpoint_url, role_arn=role
+        ) as target:
+            assert target.parallel_cells == 1
