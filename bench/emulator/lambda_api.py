@@ -248,9 +248,11 @@ class LambdaApi:
         if marker:
             functions = [fn for fn in functions if fn.name > marker]
         page = functions[:max_items]
-        out: dict[str, Any] = {
-            "Functions": [self.registry.configuration(fn, listing=True) for fn in page]
-        }
+        items = [self.registry.configuration(fn, listing=True) for fn in page]
+        if version == "ALL":  # every version, each named by a qualified ARN (only $LATEST here)
+            for item in items:
+                item["FunctionArn"] += ":$LATEST"
+        out: dict[str, Any] = {"Functions": items}
         if len(functions) > max_items:
             out["NextMarker"] = page[-1].name
         return _json(out)

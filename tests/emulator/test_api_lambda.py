@@ -318,6 +318,8 @@ def test_list_functions_pages_with_marker(api: Any) -> None:
         for f in p["Functions"]
     ]
     assert paginated == names
+    every_version = api.lam.list_functions(FunctionVersion="ALL", MaxItems=1)["Functions"]
+    assert every_version[0]["FunctionArn"].endswith(":function:fn-00:$LATEST")
 
 
 def test_delete_retires_every_sandbox_and_forgets_the_function(api: Any) -> None:
