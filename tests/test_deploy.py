@@ -383,3 +383,38 @@ def _spec(role: str, zip_path: Path) -> FunctionSpec:
         zipped_bytes=zip_path.stat().st_size,
         sha256="0" * 64,
     )
+
+
+def test_packages_over_the_direct_upload_limit_go_through_the_artifact_bucket(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bench.deploy
+
+    monkeypatch.setattr(bench.deploy, "DIRECT_UPLOAD_LIMIT_BYTES", 10)
+    boto3.client("s3").create_bucket(
+        Bucket="artifacts", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    from bench.target import open_aws_target
+
+    with open_aws_target(region=REGION, stage="ci", artifact_bucket="artifacts") as target:
+        cp = ControlPlane.from_target(target, RateLimiter(100))
+        spec = _spec(execution_role(target), tmp_zip())
+        spec.artifact_bucket = "artifacts"
+        deploy_function(cp, spec)
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="artifacts")["Contents"]]
+    assert keys == [f"bench/{spec.sha256}.zip"]
+    assert boto3.client("lambda").get_function(FunctionName=spec.name)["Configuration"]["State"]
+
+
+def test_ls_and_cleanup_commands_print_their_tables(
+    leftovers: dict[str, str], bench_cli: Any
+) -> None:
+    listed = bench_cli("ls")
+    assert listed.exit_code == 0, listed.output
+    assert all(name in listed.output for name in leftovers.values())
+    dry = bench_cli("cleanup", "--stage", "ci", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "would delete" in dry.output and leftovers["a0"] in dry.output
+    assert leftovers["other_stage"] not in dry.output
+    bad = bench_cli("cleanup", "--older-than", "soon")
+    assert bad.exit_code == 2 and "--older-than" in bad.output
