@@ -78,12 +78,12 @@ def instability(values: np.ndarray) -> str:
 
     n = len(values)
     if n == 0:
-        return "no cold starts measured"
+        return "no cold starts"
     if n < MIN_STABLE_SAMPLES:
-        return f"only {n} cold starts (< {MIN_STABLE_SAMPLES})"
+        return f"{n} cold starts (< {MIN_STABLE_SAMPLES})"
     q1, median, q3 = np.percentile(values, (25, 50, 75))
     if median > 0 and (q3 - q1) / median > MAX_IQR_OVER_MEDIAN:
-        return f"spread too wide: IQR/median {(q3 - q1) / median:.2f} > {MAX_IQR_OVER_MEDIAN}"
+        return f"IQR/median {(q3 - q1) / median:.2f} (> {MAX_IQR_OVER_MEDIAN})"
     return ""
 
 

@@ -170,4 +170,5 @@ def test_summary_table_for_the_terminal(synthetic_run: Path) -> None:
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert text.count("x86_64") == 12
     first = summary.iloc[0]
-    assert f"{first['init_p50']:,.1f}" in text
+    assert f"{first['init_p50']:,.0f}" in text
+    assert f"{first['n_cold']}/{first['n_warm']}" in text

@@ -138,15 +138,20 @@ def format_summary_table(summary: pd.DataFrame) -> Table:
     """Per-cell summary for the terminal (the driver prints it at the end of `bench run`)."""
     from rich.table import Table
 
-    table = Table(title="Cold starts per cell (Init Duration in ms)", title_justify="left")
-    for name in ("cell", "cold", "warm", "p50", "95% CI", "p99", "cold latency p50",
-                 "warm dur p50", "max MB", "$/M", "flag"):  # fmt: skip
-        table.add_column(name, justify="left" if name in ("cell", "flag") else "right")
-    for row in _table_rows(summary):
+    table = Table(title="Cold starts per cell (ms)", title_justify="left", padding=(0, 1))
+    # Numbers never wrap; on a narrow terminal the cell id folds instead.
+    table.add_column("cell", overflow="fold", min_width=12)
+    table.add_column("unstable", overflow="fold", min_width=8)  # before numbers: never cut
+    for name in ("cold/\nwarm", "init\np50", "95% CI", "init\np99", "cold lat\np50",
+                 "warm\np50", "max\nMB", "$/M"):  # fmt: skip
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in summary.to_dict("records"):
+        ci = (f"{number(row['init_p50_ci_low'], 0)}–{number(row['init_p50_ci_high'], 0)}"
+              if row["init_p50_ci_low"] == row["init_p50_ci_low"] else "–")  # fmt: skip
         table.add_row(
-            str(row["cell"]), str(row["n_cold"]), str(row["n_warm"]), number(row["init_p50"]),
-            row["ci"], number(row["init_p99"]), number(row["cold_latency_p50"]),
-            number(row["warm_duration_p50"], 2), number(row["max_memory_used_mb"], 0),
-            number(row["cost_per_million_usd"], 2), row["unstable_reason"] or "",
+            str(row["cell"]), row["unstable_reason"] or "", f"{row['n_cold']}/{row['n_warm']}",
+            number(row["init_p50"], 0), ci, number(row["init_p99"], 0),
+            number(row["cold_latency_p50"], 0), number(row["warm_duration_p50"], 2),
+            number(row["max_memory_used_mb"], 0), number(row["cost_per_million_usd"], 2),
         )  # fmt: skip
     return table
