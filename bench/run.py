@@ -50,7 +50,6 @@ from bench.pacing import RateLimiter
 from bench.progress import RunProgress, print_summary, sigint_stops
 from bench.target import Target, open_target
 
-SCHEMA_VERSION = 1
 # CloudWatch Logs allows 5 FilterLogEvents a second per account and region, shared.
 LOGS_RATE_PER_S = 5.0
 DEPLOY_WORKERS = 4
@@ -243,6 +242,7 @@ class Experiment:
     # ----------------------------------------------------------------- setup
 
     def _open_results(self, prior: dict[str, Any] | None) -> None:
+        from bench.results import SCHEMA_VERSION as RESULTS_SCHEMA_VERSION
         from bench.results import RunWriter, new_run_id
 
         if prior is not None:
@@ -251,14 +251,21 @@ class Experiment:
             self.manifest = prior
             self.manifest.update(status="running", finished=None)
             done = {cid for cid, c in prior["cells"].items() if c.get("status") == "complete"}
+            for cid, cell in prior["cells"].items():
+                if cid not in done:  # failed cells get another chance
+                    cell.update(status="pending", error=None)
             self.records = [r for r in _read_records(self.writer.path) if r["cell"] in done]
+            # client_send_ns stays relative to the original start, not to this process's.
+            started = datetime.fromisoformat(str(prior["started"]).replace("Z", "+00:00"))
+            elapsed_ns = int((datetime.now(UTC) - started).total_seconds() * 1e9)
+            self.run_start_ns = time.perf_counter_ns() - elapsed_ns
             self.writer.rewrite_invocations(self.records)
             self._event("warning", f"resumed; {len(done)} complete cell(s) kept")
         else:
             run_id = new_run_id(self.matrix.name)
             self.writer = RunWriter.create(self.options.results_root, run_id)
             self.manifest = {
-                "schema_version": SCHEMA_VERSION,
+                "schema_version": RESULTS_SCHEMA_VERSION,
                 "run_id": run_id,
                 "tool": {"name": "coldbench", "version": __version__},
                 "matrix": self.matrix.model_dump(mode="json"),
