@@ -49,7 +49,9 @@ def _figure(width: float, height: float) -> Figure:
 
 def _svg(fig: Figure) -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None})
+    # No metadata block: no date, and no RDF vocabulary URIs in the page.
+    metadata = {"Date": None, "Creator": None, "Format": None, "Type": None}
+    fig.savefig(buffer, format="svg", metadata=metadata)
     return _PROLOG.sub("", buffer.getvalue()).strip()
 
 
