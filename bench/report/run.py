@@ -34,9 +34,11 @@ def _target_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     facts: dict[str, Any] = {"kind": target["kind"], "region": target.get("region") or "–"}
     if target["kind"] == "local":
         limits = local.get("cpu_limits")
-        facts["cpu_limits"] = {True: "on (cgroups)", False: "OFF (unthrottled)"}.get(
-            limits, "not recorded"
-        )
+        facts["cpu_limits"] = (
+            "on (cgroups)" if limits is True
+            else "OFF (unthrottled)" if limits is False
+            else "not recorded"
+        )  # fmt: skip
         facts["cgroup_version"] = local.get("cgroup_version")
         facts["host"] = f"{local.get('host_cpus', '?')} CPUs, {local.get('host_cpu_model', '?')}"
         facts["substitutions"] = sorted((local.get("runtime_substitutions") or {}).items())
