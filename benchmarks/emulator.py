@@ -43,6 +43,12 @@ def handler(event, context):
             "init_end_ms": INIT_END_MS}
 """
 BARE = "import time, bench_handler; print(time.time() * 1000)"
+# The same plus the runtime client's own modules: how much of the gap is awslambdaric's,
+# which Lambda's python runtime pays too.
+BARE_RIC = (
+    "import time, awslambdaric.bootstrap, awslambdaric.lambda_runtime_client, "
+    "concurrent.futures, bench_handler; print(time.time() * 1000)"
+)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -52,7 +58,7 @@ def pct(values: list[float], q: float) -> float:
 
 def row(name: str, values: list[float], goal: str = "") -> str:
     return (
-        f"{name:<50} {statistics.median(values):9.2f} {pct(values, 0.9):9.2f} "
+        f"{name:<54} {statistics.median(values):9.2f} {pct(values, 0.9):9.2f} "
         f"{len(values):5d}  {goal}"
     )
 
@@ -76,7 +82,7 @@ def zip_handler() -> bytes:
     return buf.getvalue()
 
 
-def bare_import_ms(code_dir: Path, hierarchy: Any) -> float:
+def bare_import_ms(code_dir: Path, hierarchy: Any, code: str = BARE) -> float:
     """Spawn to the end of `import bench_handler` in a plain interpreter: same clean env,
     and, when cgroups are on, a cgroup like a 1769 MB sandbox's, timed from the same point
     (the child has joined it), so that both sides of the comparison run alike."""
@@ -98,7 +104,7 @@ def bare_import_ms(code_dir: Path, hierarchy: Any) -> float:
 
     try:
         done = subprocess.run(
-            [sys.executable, "-c", BARE],
+            [sys.executable, "-c", code],
             env=env,
             cwd=code_dir,
             capture_output=True,
@@ -223,13 +229,14 @@ def cold_phase(client: Any, name: str, code_dir: Path, n: int) -> list[str]:
     from bench.emulator import cgroups
 
     hierarchy = cgroups.detect("auto")
-    init_ms, cold_rtt, bare = [], [], []
+    init_ms, cold_rtt, bare, bare_ric = [], [], [], []
     for i in range(n):
         client.update_function_configuration(
             FunctionName=name, Environment={"Variables": {"BENCH_COLD_TOKEN": str(i)}}
         )
         wait_updated(client, name)
         bare.append(bare_import_ms(code_dir, hierarchy))
+        bare_ric.append(bare_import_ms(code_dir, hierarchy, BARE_RIC))
         rtt, _, tail = invoke(client, name, {})
         cold_rtt.append(rtt)
         init = report_field(tail, "Init Duration")
@@ -243,6 +250,7 @@ def cold_phase(client: Any, name: str, code_dir: Path, n: int) -> list[str]:
         row("cold: Init Duration (spawn to first /next)", init_ms),
         row("cold: bare process importing the handler", bare),
         row("cold: Init Duration - bare import (paired)", paired, "<= 15 ms at p50"),
+        row("cold: bare process importing awslambdaric + handler", bare_ric),
         row("cold: boto3 round trip", cold_rtt),
     ]
 
@@ -275,7 +283,7 @@ def main() -> int:
 
     from bench.emulator.app import Emulator
 
-    lines = [f"{'measure (ms)':<50} {'p50':>9} {'p90':>9} {'n':>5}  goal"]
+    lines = [f"{'measure (ms)':<54} {'p50':>9} {'p90':>9} {'n':>5}  goal"]
     with tempfile.TemporaryDirectory(prefix="coldbench-perf-") as scratch, Emulator() as emu:
         code_dir = Path(scratch)
         (code_dir / "bench_handler.py").write_text(HANDLER)
