@@ -65,7 +65,12 @@ def load_runs(run_dirs: list[Path]) -> list[LoadedRun]:
     ):
         return [_slim_load(Path(d)) for d in run_dirs]
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("fork")  # the parent already imported bench
-    with ProcessPoolExecutor(max_workers=min(len(run_dirs), 2), mp_context=context) as pool:
-        return list(pool.map(_slim_load, [Path(d) for d in run_dirs]))
+    try:
+        with ProcessPoolExecutor(max_workers=min(len(run_dirs), 2), mp_context=context) as pool:
+            return list(pool.map(_slim_load, [Path(d) for d in run_dirs]))
+    except (OSError, BrokenProcessPool):
+        # No worker processes here (no /dev/shm, a process limit): the same, one by one.
+        return [_slim_load(Path(d)) for d in run_dirs]
