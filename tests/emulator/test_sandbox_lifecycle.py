@@ -165,7 +165,8 @@ def test_import_error_gives_init_report_and_unhandled(run_sandboxes, sandbox_kit
     run_sandboxes(scenario)
 
 
-def test_exceeding_memory_is_out_of_memory(run_sandboxes, sandbox_kit):
+@pytest.mark.parametrize("cpu_limits", ["off", "auto"])  # our RSS watch; the cgroup cap
+def test_exceeding_memory_is_out_of_memory(run_sandboxes, sandbox_kit, cpu_limits):
     spec = sandbox_kit.spec(memory_mb=128)
 
     async def scenario(m, sink):
@@ -174,7 +175,7 @@ def test_exceeding_memory_is_out_of_memory(run_sandboxes, sandbox_kit):
         assert json.loads(r.payload)["errorType"] == "Runtime.OutOfMemory"
         assert sink.report_for(rid).endswith("\tStatus: error\tError Type: Runtime.OutOfMemory\t")
 
-    run_sandboxes(scenario)
+    run_sandboxes(scenario, cpu_limits=cpu_limits)
 
 
 def test_handler_exception_is_unhandled_and_the_sandbox_stays_warm(run_sandboxes, sandbox_kit):
@@ -386,3 +387,21 @@ def test_runtime_exiting_mid_invoke_is_runtime_exit_error(run_sandboxes, sandbox
         assert sink.report_for(rid).endswith("\tStatus: error\tError Type: Runtime.ExitError\t")
 
     run_sandboxes(scenario)
+
+
+def test_the_kernel_cap_catches_what_the_watch_misses(run_sandboxes, sandbox_kit, monkeypatch):
+    from bench.emulator import cgroups, environment
+
+    probe = cgroups.detect("auto")
+    if probe is None:
+        pytest.skip("no writable cgroups: the kernel memory cap is not in use here")
+    probe.remove()
+    monkeypatch.setattr(environment, "OOM_POLL_S", 60.0)  # our own watch never ticks
+    spec = sandbox_kit.spec(memory_mb=128)
+
+    async def scenario(m, sink):
+        rid, r = await sandbox_kit.invoke(m, spec, {"action": "alloc", "mb": 400})
+        assert json.loads(r.payload)["errorType"] == "Runtime.OutOfMemory"
+        assert sink.report_for(rid).endswith("\tStatus: error\tError Type: Runtime.OutOfMemory\t")
+
+    run_sandboxes(scenario, cpu_limits="on")
