@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,7 +75,7 @@ def _table_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for row in summary.to_dict("records"):
         ci = f"{number(row['init_p50_ci_low'])} – {number(row['init_p50_ci_high'])}"
-        rows.append({**row, "ci": ci if row["init_p50_ci_low"] == row["init_p50_ci_low"] else "–"})
+        rows.append({**row, "ci": "–" if math.isnan(row["init_p50_ci_low"]) else ci})
     return rows
 
 
@@ -149,7 +150,7 @@ def format_summary_table(summary: pd.DataFrame) -> Table:
         table.add_column(name, justify="right", no_wrap=True)
     for row in summary.to_dict("records"):
         ci = (f"{number(row['init_p50_ci_low'], 0)}–{number(row['init_p50_ci_high'], 0)}"
-              if row["init_p50_ci_low"] == row["init_p50_ci_low"] else "–")  # fmt: skip
+              if not math.isnan(row["init_p50_ci_low"]) else "–")  # fmt: skip
         table.add_row(
             str(row["cell"]), row["unstable_reason"] or "", f"{row['n_cold']}/{row['n_warm']}",
             number(row["init_p50"], 0), ci, number(row["init_p99"], 0),
