@@ -157,6 +157,8 @@ class Sandbox:
         self._record_peak()  # before an init failure ends the process
         if api.first_next_ns is not None:
             self.init_ms = (api.first_next_ns - self._spawn_ns) / 1e6
+            if self.group is not None:
+                self.group.end_init()
             return "ready", None, b""
         self.broken = True
         if api.init_error is not None:

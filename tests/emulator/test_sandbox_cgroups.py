@@ -31,8 +31,11 @@ def test_v2_layout_gets_quota_weight_and_memory_cap(fake_root, monkeypatch):
     assert hierarchy is not None and hierarchy.version == 2
     assert (fake_root / "cgroup.subtree_control").read_text() == "+cpu +memory"
     group = cgroups.SandboxGroup(hierarchy, "sbx", 128)
-    quota = int(cgroups.CPU_PERIOD_US * 128 / 1769)
-    assert (group.cpu_dir / "cpu.max").read_text() == f"{quota} {cgroups.CPU_PERIOD_US}"
+    period = cgroups.CPU_PERIOD_US
+    assert (group.cpu_dir / "cpu.max").read_text() == f"{period} {period}"  # INIT: one vCPU
+    group.end_init()
+    quota = int(period * 128 / 1769)
+    assert (group.cpu_dir / "cpu.max").read_text() == f"{quota} {period}"
     assert int((group.mem_dir / "memory.max").read_text()) == (128 + 64) * 1024 * 1024
     assert (group.cpu_dir / "cpu.weight").read_text() == str(int(100 * 128 / 1769))
 
