@@ -6,11 +6,15 @@ readable partial run; the manifest is replaced atomically so it is never half-wr
 
 from __future__ import annotations
 
+import gc
+import itertools
 import json
+import operator
 import os
 import secrets
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -356,7 +360,13 @@ def _read_jsonl(file: Path, *, required: bool = False) -> tuple[list[dict[str, A
     return records, skipped
 
 
+# The checks below run over every record of runs with a million of them: the fast paths
+# use C-level map() and fall back to a Python loop only to name the bad record.
+
+
 def _objects(file: Path, chunk: list[Any], before: int) -> list[dict[str, Any]]:
+    if not chunk or set(map(type, chunk)) == {dict}:
+        return chunk
     for i, record in enumerate(chunk):
         if not isinstance(record, dict):
             raise ResultsFormatError(f"{file}: record {before + i + 1} is not a JSON object")
@@ -364,6 +374,8 @@ def _objects(file: Path, chunk: list[Any], before: int) -> list[dict[str, Any]]:
 
 
 def _check_keys(file: Path, chunk: list[dict[str, Any]], before: int) -> None:
+    if all(map(operator.eq, map(dict.keys, chunk), itertools.repeat(_KEY_SET))):
+        return
     for i, record in enumerate(chunk):
         if record.keys() != _KEY_SET:
             missing = sorted(_KEY_SET - record.keys())
@@ -377,12 +389,13 @@ def _load_invocations(file: Path) -> tuple[pd.DataFrame, int]:
     # Columns are gathered chunk by chunk so a million records never exist as dicts at
     # once (that alone would take gigabytes).
     values: dict[str, list[Any]] = {key: [] for key in INVOCATION_KEYS}
+    getters = {key: operator.itemgetter(key) for key in INVOCATION_KEYS}
     count = skipped = 0
     for chunk in _jsonl_chunks(file, required=False):
         skipped += isinstance(chunk, _PartialTail)
         _check_keys(file, _objects(file, chunk, count), count)
         for key, column in values.items():
-            column.extend([record[key] for record in chunk])
+            column.extend(map(getters[key], chunk))
         count += len(chunk)
     return _frame(values, str(file)), skipped
 
@@ -420,16 +433,33 @@ def _frame(values: dict[str, list[Any]], source: str) -> pd.DataFrame:
                 raise ResultsFormatError(f"{source}: {key} holds a number out of range") \
                     from None
         else:
+            # An explicit object Series: pandas would otherwise infer its string dtype
+            # and turn None into NaN.
             columns[key] = pd.Series(column, dtype=object)
-    return pd.DataFrame(columns, columns=list(INVOCATION_KEYS))
+    # The arrays are fresh and ours: no need for pandas to copy them again.
+    return pd.DataFrame(columns, columns=list(INVOCATION_KEYS), copy=False)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Millions of new objects trigger the cycle collector again and again, and each full
+    pass walks every column list built so far; none of them can form a cycle."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def load_run(path: Path) -> LoadedRun:
     """Read a run directory; a crash's trailing partial line is skipped and counted."""
     path = Path(path)
     manifest = _read_manifest(path)
-    invocations, skipped = _load_invocations(path / INVOCATIONS)
-    events, skipped_events = _read_jsonl(path / EVENTS)
+    with _gc_paused():
+        invocations, skipped = _load_invocations(path / INVOCATIONS)
+        events, skipped_events = _read_jsonl(path / EVENTS)
     status = manifest.get("status", "running")
     if status not in RUN_STATUSES:
         raise ResultsFormatError(

@@ -103,6 +103,7 @@ def test_write_and_load_round_trip(tmp_path: Path) -> None:
     assert df["init_duration_ms"].tolist()[0] == 170.13
     assert math.isnan(df["init_duration_ms"].tolist()[1])
     assert df["request_id"].tolist() == ["r-1", "r-2", None]
+    assert df["request_id"].dtype == object  # not pandas' inferred str dtype (None -> NaN)
     assert df["report_sources"].tolist()[1] == ["tail", "cloudwatch"]
     assert run.events[0]["kind"] == "throttle" and run.events[0]["cell"] == "c1"
     audit = (tmp_path / RUN_ID / "report-lines.log").read_text().splitlines()
