@@ -54,22 +54,26 @@ _LABELS = (
 _LABEL_RE = re.compile(
     r"(?<!\S)(" + "|".join(re.escape(label) for label in _LABELS) + r"):(?=\s|$)"
 )
-_NUMBER_RE = re.compile(r"(\d+(?:\.\d+)?)(?:\s*(ms|MB))?")
-_INT_RE = re.compile(r"(\d+)(?:\s*(ms|MB))?")
-_PREFIXES: tuple[tuple[str, Kind], ...] = (
-    ("REPORT ", "report"),
-    ("START ", "start"),
-    ("END ", "end"),
-    ("INIT_START ", "init_start"),
-    ("INIT_REPORT ", "init_report"),
-    ("RESTORE_START ", "restore_start"),
-    ("RESTORE_REPORT ", "restore_report"),
+_NUMBER_RE = re.compile(r"(\d+(?:\.\d+)?)(?:\s*(ms|MB))?", re.ASCII)
+_INT_RE = re.compile(r"(\d+)(?:\s*(ms|MB))?", re.ASCII)
+_PREFIX_RE = re.compile(
+    r"(REPORT|START|END|INIT_START|INIT_REPORT|RESTORE_START|RESTORE_REPORT)\s", re.ASCII
 )
+_KINDS: dict[str, Kind] = {
+    "REPORT": "report",
+    "START": "start",
+    "END": "end",
+    "INIT_START": "init_start",
+    "INIT_REPORT": "init_report",
+    "RESTORE_START": "restore_start",
+    "RESTORE_REPORT": "restore_report",
+}
 # Old format: "<timestamp> <request id> Task timed out after 18.02 seconds";
 # newer: "RequestId: <request id> Error: Task timed out after 30.00 seconds".
 _TIMEOUT_RE = re.compile(
     r"^(?:RequestId:\s*(?P<rid1>\S+)\s+Error:|(?:\S+\s+)?(?P<rid2>[0-9A-Fa-f-]{36}))"
-    r"\s+Task timed out after\s+(?P<secs>\d+(?:\.\d+)?)\s+seconds\s*$"
+    r"\s+Task timed out after\s+(?P<secs>\d+(?:\.\d+)?)\s+seconds\s*$",
+    re.ASCII,
 )
 _MAX_TEXT = 64 * 1024  # a platform line is short; longer messages are function output
 
@@ -111,9 +115,10 @@ def _word(value: str | None) -> str | None:
 
 def _parse_text(message: str) -> PlatformRecord | None:
     text = message.strip()
-    kind = next((k for prefix, k in _PREFIXES if text.startswith(prefix)), None)
-    if kind is None:
+    prefix = _PREFIX_RE.match(text)
+    if prefix is None:
         return _parse_timeout(text)
+    kind = _KINDS[prefix.group(1)]
     # A REPORT event may carry the X-Ray trailer on its own second line.
     first, _, rest = text.partition("\n")
     f = _fields(first)
@@ -197,7 +202,8 @@ def _parse_json(message: str) -> PlatformRecord | None:
         return None
     if not isinstance(doc, dict):
         return None
-    kind = _JSON_KINDS.get(doc.get("type"))  # type: ignore[arg-type]
+    kind_name = doc.get("type")
+    kind = _JSON_KINDS.get(kind_name) if isinstance(kind_name, str) else None
     if kind is None:
         return None  # function output in JSON format, or a type we do not use
     record = _j_dict(doc.get("record"))

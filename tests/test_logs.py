@@ -201,6 +201,41 @@ def test_platform_like_noise_never_raises_and_numbers_are_sane(text: str) -> Non
         assert value is None or value >= 0
 
 
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["requestId", "metrics", "durationMs", "initDurationMs", "status",
+                         "tracing", "value", "phase", "x"]), inner, max_size=4),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.one_of(JSON_VALUES, st.sampled_from(
+        ["platform.report", "platform.start", "platform.initStart", "platform.initReport",
+         "platform.runtimeDone", "platform.restoreReport"])),
+    record=JSON_VALUES,
+)
+def test_json_records_of_any_shape_never_raise(kind: Any, record: Any) -> None:
+    line = json.dumps({"time": "t", "type": kind, "record": record})
+    parsed = parse_line(line)
+    assert parsed is None or isinstance(parsed, PlatformRecord)
+    if parsed is not None:
+        assert parsed.request_id is None or isinstance(parsed.request_id, str)
+        assert parsed.duration_ms is None or isinstance(parsed.duration_ms, float)
+
+
+def test_json_type_of_the_wrong_type_is_not_a_platform_line() -> None:
+    assert parse_line('{"type": [], "record": {}}') is None
+    assert parse_line('{"type": {"a": 1}}') is None
+
+
+def test_keyword_followed_by_a_tab() -> None:
+    record = parse_line(f"END\tRequestId: {RID}")
+    assert record == PlatformRecord(kind="end", request_id=RID)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     duration=st.floats(0, 900_000, allow_nan=False).map(lambda x: round(x, 2)),
