@@ -315,7 +315,6 @@ class Sandbox:
             etype,
         )
         now = _now_ms()
-        self._emit(now, pl.end(request_id, status, json_format=self.json, epoch_ms=now))
         if not self.json and not status_in_text:
             # Lambda's text REPORT names a status only for timeouts and runtime failures.
             rep = pl.Report(
@@ -326,7 +325,12 @@ class Sandbox:
                 rep.max_memory_used_mb,
                 rep.init_duration_ms,
             )
-        self._emit(now, pl.report(rep, json_format=self.json, epoch_ms=now))
+        self._emit_many(
+            [
+                (now, pl.end(request_id, status, json_format=self.json, epoch_ms=now)),
+                (now, pl.report(rep, json_format=self.json, epoch_ms=now)),
+            ]
+        )
 
     def _record_peak(self) -> None:
         pids = self.proc.tree() if self.proc.alive else []
