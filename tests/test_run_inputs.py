@@ -94,3 +94,21 @@ def test_unknown_strategy_is_an_input_error(workdir: Path, opened: list[Any]) ->
     with pytest.raises(InputError, match="--strategy"):
         bench.run.run_matrix(options, console=None)
     assert opened == []
+
+
+def test_the_driver_never_branches_on_the_target_kind() -> None:
+    """run, deploy, burst and logs see clients and numbers, never which target it is."""
+    import ast
+
+    root = Path(bench.run.__file__).parent
+    for module in ("run", "deploy", "burst", "logs", "classify"):
+        tree = ast.parse((root / f"{module}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "kind":
+                owner = ast.unparse(node.value)
+                assert "target" not in owner.lower(), f"{module}.py reads {owner}.kind"
+            if isinstance(node, ast.Constant) and node.value in ("local", "aws"):
+                raise AssertionError(f"{module}.py mentions the target kind {node.value!r}")
+            if isinstance(node, ast.ImportFrom) and node.module == "bench.matrix":
+                names = {alias.name for alias in node.names}
+                assert not names & {"LocalTarget", "AwsTarget"}, f"{module}.py imports {names}"
