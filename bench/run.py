@@ -259,6 +259,8 @@ class Experiment:
             started = datetime.fromisoformat(str(prior["started"]).replace("Z", "+00:00"))
             elapsed_ns = int((datetime.now(UTC) - started).total_seconds() * 1e9)
             self.run_start_ns = time.perf_counter_ns() - elapsed_ns
+            # The killed run's REPORT lines are older than this process: search from its start.
+            self.started_ms = int(started.timestamp() * 1000)
             self.writer.rewrite_invocations(self.records)
             self._event("warning", f"resumed; {len(done)} complete cell(s) kept")
         else:
