@@ -296,8 +296,9 @@ def _account_id(
         if match:
             return match.group(1)
         where = endpoint_url or f"AWS in {region}"
+        reason = " ".join(str(exc).split())[:200]  # one line, whatever the endpoint said
         raise TargetError(
-            f"cannot identify the account at {where} (sts GetCallerIdentity: {exc}); "
+            f"cannot identify the account at {where} (sts GetCallerIdentity: {reason}); "
             "check the credentials, or give target.role_arn"
         ) from None
 

@@ -89,3 +89,20 @@ def test_a_crash_mid_run_marks_the_run_and_tears_down(
     lambda_client, logs_client = emu.clients(emulator)
     assert lambda_client.list_functions()["Functions"] == []
     assert logs_client.describe_log_groups()["logGroups"] == []
+
+
+def test_an_endpoint_without_iam_and_no_role_arn_is_a_one_line_error(
+    workdir: Path, emulator: Any, emu: Any, aws_env: dict[str, str], bench_cli: Any
+) -> None:
+    body = MATRIX.format(name="norole")
+    target = f"target: {{kind: aws, stage: norole, endpoint_url: '{emulator.endpoint_url}'}}\n"
+    (workdir / "n.yaml").write_text(target + body)
+    result = bench_cli("run", "n.yaml")
+    assert result.exit_code == 3, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    # Without STS the account is unknown; without IAM no role: either way, give role_arn.
+    assert len(lines) == 1 and "role_arn" in lines[0], lines
+    lambda_client, logs_client = emu.clients(emulator)
+    assert lambda_client.list_functions()["Functions"] == []
+    assert logs_client.describe_log_groups()["logGroups"] == []
+    assert list((workdir / "results").iterdir()) == []
