@@ -294,46 +294,55 @@ def _lineno(exc: ValueError) -> int | str:
     return getattr(exc, "lineno", "?")
 
 
-_CHUNK_BYTES = 4 << 20
+_CHUNK_BYTES = 4 << 20  # big enough to amortise each parse, small enough to stay in cache
 
 
 def _jsonl_chunks(file: Path, *, required: bool) -> Iterator[list[Any]]:
-    """Parsed records of a JSONL file, a few MB at a time.
+    """Parsed records of a JSONL file, read and parsed a few MB at a time.
 
     One parse of a chunk as a JSON array is much faster than a loads per line; only a
-    chunk that fails is re-read line by line, to name the bad line or skip a trailing
-    partial one (the chunk is then a `_PartialTail`).
+    chunk that fails is re-read line by line, to name the bad line or skip the trailing
+    partial one, a final line without its newline (the chunk is then a `_PartialTail`).
     """
     try:
-        data = file.read_bytes()
+        handle = file.open("rb")
     except FileNotFoundError:
         if required:
             raise ResultsFormatError(f"{file}: missing") from None
         return
-    pos, lineno = 0, 1
-    while pos < len(data):
-        end = data.rfind(b"\n", pos, pos + _CHUNK_BYTES) + 1
-        if end <= pos:  # one line longer than a chunk, or the unterminated last line
-            found = data.find(b"\n", pos)
-            end = len(data) if found == -1 else found + 1
-        chunk = data[pos:end]
-        last = end >= len(data)
-        body = chunk.strip()
-        if body:
-            try:
-                records = json.loads(b"[" + body.replace(b"\n", b",") + b"]")
-            except (ValueError, RecursionError):
-                records = _parse_lines(file, chunk, lineno, last=last)
-            yield records
-        lineno += chunk.count(b"\n")
-        pos = end
+    with handle:
+        carry, lineno = b"", 1
+        while True:
+            block = handle.read(_CHUNK_BYTES)
+            data = carry + block
+            if block:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:  # a line longer than a block: read on
+                    carry = data
+                    continue
+                chunk, carry = data[:cut], data[cut:]
+            else:
+                chunk, carry = data, b""
+            body = chunk.strip()
+            if body:
+                try:
+                    records = json.loads(b"[" + body.replace(b"\n", b",") + b"]")
+                except (ValueError, RecursionError):
+                    unterminated = not block and not chunk.endswith(b"\n")
+                    records = _parse_lines(file, chunk, lineno, partial_tail=unterminated)
+                yield records
+            lineno += chunk.count(b"\n")
+            if not block:
+                return
 
 
 class _PartialTail(list[Any]):
     """The records of a final chunk whose last line was a crash's partial write."""
 
 
-def _parse_lines(file: Path, chunk: bytes, first_lineno: int, *, last: bool) -> list[Any]:
+def _parse_lines(
+    file: Path, chunk: bytes, first_lineno: int, *, partial_tail: bool
+) -> list[Any]:
     numbered = [
         (first_lineno + i, line) for i, line in enumerate(chunk.split(b"\n")) if line.strip()
     ]
@@ -342,7 +351,7 @@ def _parse_lines(file: Path, chunk: bytes, first_lineno: int, *, last: bool) -> 
         try:
             records.append(json.loads(line))
         except (ValueError, RecursionError):
-            if last and i == len(numbered) - 1:
+            if partial_tail and i == len(numbered) - 1:
                 return _PartialTail(records)  # a crash mid-write: ignored, and counted
             raise ResultsFormatError(
                 f"{file}:{lineno}: not valid JSON (a corrupt record, not a partial tail)"

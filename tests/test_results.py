@@ -351,3 +351,48 @@ def test_utc_timestamp_in_events(tmp_path: Path) -> None:
     event = json.loads((tmp_path / RUN_ID / "events.jsonl").read_text())
     ts = datetime.strptime(event["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     assert abs((datetime.now(UTC) - ts).total_seconds()) < 60
+
+
+@pytest.mark.parametrize("chunk_bytes", [64, 1500, 4 << 20])
+def test_chunk_boundaries_do_not_change_the_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int
+) -> None:
+    monkeypatch.setattr("bench.results._CHUNK_BYTES", chunk_bytes)
+    with RunWriter.create(tmp_path, RUN_ID) as writer:
+        writer.write_manifest(manifest())
+        for i in range(1, 41):
+            writer.append_invocation(record(seq=i, sandbox_id="s" * (i * 37)))
+    path = tmp_path / RUN_ID / "invocations.jsonl"
+    good = path.read_bytes()
+    with path.open("ab") as handle:
+        handle.write(b'{"run": "cut off')
+    run = load_run(tmp_path / RUN_ID)
+    assert run.invocations["seq"].tolist() == list(range(1, 41))
+    assert run.skipped_lines == 1
+    lines = good.split(b"\n")
+    lines[29] = b'{"run": oops}'
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(ResultsFormatError, match=r"invocations\.jsonl:30: not valid JSON"):
+        load_run(tmp_path / RUN_ID)
+
+
+def test_a_complete_but_corrupt_last_line_is_not_a_partial_tail(tmp_path: Path) -> None:
+    with RunWriter.create(tmp_path, RUN_ID) as writer:
+        writer.write_manifest(manifest())
+        writer.append_invocation(record())
+    path = tmp_path / RUN_ID / "invocations.jsonl"
+    with path.open("a") as handle:
+        handle.write("not json at all\n")  # it has its newline: no crash wrote this
+    with pytest.raises(ResultsFormatError, match=r"invocations\.jsonl:2: not valid JSON"):
+        load_run(tmp_path / RUN_ID)
+
+
+def test_a_line_longer_than_a_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bench.results._CHUNK_BYTES", 256)
+    with RunWriter.create(tmp_path, RUN_ID) as writer:
+        writer.write_manifest(manifest())
+        writer.append_invocation(record(seq=1, error_type="E" * 5000))
+        writer.append_invocation(record(seq=2))
+    df = load_run(tmp_path / RUN_ID).invocations
+    assert df["seq"].tolist() == [1, 2]
+    assert df["error_type"].tolist()[0] == "E" * 5000
