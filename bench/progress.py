@@ -15,7 +15,7 @@ from typing import Any
 class RunProgress:
     """Thread-safe counters for deploy, cells, invocations and log collection."""
 
-    def __init__(self, console: Any, *, cells: int, invocations: int) -> None:
+    def __init__(self, console: Any, *, cells: int, rounds: int, invocations: int) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -38,7 +38,7 @@ class RunProgress:
             "deploy": self._progress.add_task("deploy functions", total=cells, note=""),
             "cells": self._progress.add_task("cells measured", total=cells, note=""),
             "invocations": self._progress.add_task("invocations", total=invocations, note=""),
-            "rounds": self._progress.add_task("cold rounds", total=None, note=""),
+            "rounds": self._progress.add_task("cold rounds", total=rounds, note=""),
             "logs": self._progress.add_task(
                 "REPORT lines (logs)", total=None, note="", visible=False
             ),

@@ -326,7 +326,10 @@ class Experiment:
             with (
                 sigint_stops(self.stop),
                 RunProgress(
-                    self.console, cells=len(pending), invocations=per_cell * len(pending)
+                    self.console,
+                    cells=len(pending),
+                    rounds=len(list(self._cold_plan())) * len(pending),
+                    invocations=per_cell * len(pending),
                 ) as progress,
             ):
                 self.progress = progress
