@@ -21,6 +21,7 @@ import ssl
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,8 +52,9 @@ class _Gate:
     lock. A per-thread lock wakes a thread without the hand-over of a shared condition,
     which would release the threads one after another."""
 
-    def __init__(self, n: int, timeout_s: float) -> None:
+    def __init__(self, n: int, timeout_s: float, raw: bool) -> None:
         self.timeout_s = timeout_s
+        self.raw = raw  # False behind a proxy: then botocore sends, proxy and all
         self.parked = threading.Barrier(n + 1, timeout=PARK_TIMEOUT_S)
         self.locks = [threading.Lock() for _ in range(n)]
         for lock in self.locks:
@@ -68,17 +70,19 @@ def _gate_hook(request: Any, **_: Any) -> Any:
     if gate is None:
         return None  # not in a burst: botocore sends as usual
     _local.gate = None
-    try:
-        sender: _RawSender | None = _RawSender(request, gate.timeout_s)
-        failure: Exception | None = None
-    except OSError as exc:
-        sender, failure = None, exc
+    sender: _RawSender | None = None
+    failure: Exception | None = None
+    if gate.raw:
+        try:
+            sender = _RawSender(request, gate.timeout_s)
+        except OSError as exc:
+            failure = exc
     _park(gate)
     gate.locks[_local.index].acquire(timeout=PARK_TIMEOUT_S)
     _local.released_ns = time.perf_counter_ns()
-    if sender is None:
+    if failure is not None:
         raise EndpointConnectionError(endpoint_url=request.url, error=failure)
-    return sender.send()
+    return sender.send() if sender is not None else None
 
 
 class _Body:
@@ -139,8 +143,7 @@ def _wire_bytes(request: Any, parts: SplitResult) -> bytes:
     if isinstance(body, str):
         body = body.encode("utf-8")
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    # Host exactly as SigV4 signed it: the netloc, with the port only when not default.
-    lines = [f"{request.method} {target} HTTP/1.1", f"Host: {parts.netloc}"]
+    lines = [f"{request.method} {target} HTTP/1.1", f"Host: {_host_header(parts)}"]
     for name, value in request.headers.items():
         if name.lower() in ("host", "content-length", "connection"):
             continue
@@ -148,6 +151,25 @@ def _wire_bytes(request: Any, parts: SplitResult) -> bytes:
         lines.append(f"{name}: {text}")
     lines += [f"Content-Length: {len(body)}", "Connection: close"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + bytes(body)
+
+
+def _host_header(parts: SplitResult) -> str:
+    """Host exactly as SigV4 signed it: the port only when it is not the scheme's default."""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if parts.scheme == "https" else 80
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
+
+
+def _proxied(client: Any) -> bool:
+    """Whether this client's requests go through a proxy (configured or from the
+    environment), which only botocore's own sender knows how to use."""
+    if client.meta.config.proxies:
+        return True
+    parts = urlsplit(client.meta.endpoint_url)
+    proxies = urllib.request.getproxies()
+    return parts.scheme in proxies and not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def _park(gate: _Gate) -> None:
@@ -194,7 +216,9 @@ def fire_burst(
     if n == 0:
         return BurstResult([], 0.0)
     client.meta.events.register("before-send.lambda.Invoke", _gate_hook, unique_id=_GATE_HOOK_ID)
-    gate = _Gate(n, timeout_s=float(client.meta.config.read_timeout or 60))
+    gate = _Gate(
+        n, timeout_s=float(client.meta.config.read_timeout or 60), raw=not _proxied(client)
+    )
     outcomes: list[InvokeOutcome | None] = [None] * n
     released = [0] * n
 

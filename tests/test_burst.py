@@ -146,3 +146,38 @@ def test_the_fixture_rejects_an_event_without_the_bench_key(
     )
     assert outcome.status == "error" and outcome.error_type == "InvalidEvent", outcome
     assert outcome.request_id is not None
+
+
+def test_behind_a_proxy_the_gate_lets_botocore_send(
+    deployed: tuple[Target, ControlPlane, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bench.burst
+
+    monkeypatch.setattr(bench.burst, "_proxied", lambda client: True)
+    target, cp, name = deployed
+    bump(cp, name, "burst-proxy")
+    result = fire_burst(target.lambda_client(3), name, _payloads(3, 3), run_start_ns=0)
+    assert [o.status for o in result.outcomes] == ["success"] * 3
+    assert len({o.response["sandbox_id"] for o in result.outcomes}) == 3
+    assert result.launch_skew_ms >= 0
+
+
+def test_proxy_detection_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    from bench.burst import _proxied
+
+    client = boto3.client(
+        "lambda",
+        region_name="us-east-1",
+        endpoint_url="https://lambda.example.test",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+    )
+    for key in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(key, raising=False)
+    assert not _proxied(client)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert _proxied(client)
+    monkeypatch.setenv("NO_PROXY", "lambda.example.test")
+    assert not _proxied(client)
