@@ -29,7 +29,9 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-fixtures_app = typer.Typer(help="Build and inspect fixture deployment packages.", no_args_is_help=True)
+fixtures_app = typer.Typer(
+    help="Build and inspect fixture deployment packages.", no_args_is_help=True
+)
 app.add_typer(fixtures_app, name="fixtures")
 
 MatrixArg = Annotated[Path, typer.Argument(help="The matrix file (YAML, schema version 1).")]
@@ -38,7 +40,8 @@ ResultsOpt = Annotated[
 ]
 ReportsOpt = Annotated[Path, typer.Option("--reports", help="Directory for HTML reports.")]
 StageOpt = Annotated[
-    str | None, typer.Option("--stage", help="Resource name stage: bench-<stage>-... (default dev).")
+    str | None,
+    typer.Option("--stage", help="Resource name stage: bench-<stage>-... (default dev)."),
 ]
 RegionOpt = Annotated[
     str | None, typer.Option("--region", help="AWS region (default: AWS_REGION / profile).")
@@ -99,12 +102,15 @@ def run(
         float | None,
         typer.Option(
             "--logs-timeout",
-            help="Seconds to wait for every REPORT line in CloudWatch (default 900 on AWS, 60 local).",
+            help="Seconds to wait for every REPORT line in CloudWatch "
+            "(default 900 on AWS, 60 local).",
         ),
     ] = None,
     strategy: Annotated[
         str | None,
-        typer.Option("--strategy", help="burst (one bump, N concurrent) or sequential (one bump each)."),
+        typer.Option(
+            "--strategy", help="burst (one bump, N concurrent) or sequential (one bump each)."
+        ),
     ] = None,
     stage: StageOpt = None,
     region: RegionOpt = None,
@@ -312,7 +318,8 @@ def emulator(
         bool, typer.Option("--quota-mode", help="Throttle like AWS: 15 control-plane req/s etc.")
     ] = False,
     info: Annotated[
-        bool, typer.Option("--info", help="Print what this machine can emulate (cgroups, runtimes).")
+        bool,
+        typer.Option("--info", help="Print what this machine can emulate (cgroups, runtimes)."),
     ] = False,
 ) -> None:
     """Serve the local Lambda + CloudWatch Logs endpoint on loopback until Ctrl-C."""

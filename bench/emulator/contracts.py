@@ -48,7 +48,7 @@ class InvokeResult:
     request_id: str = ""
 
 
-class Throttled(Exception):  # noqa: N818 - named after Lambda's own error
+class Throttled(Exception):  # named after Lambda's own error, hence no Error suffix
     """No sandbox may be started or borrowed: 429 TooManyRequestsException."""
 
     def __init__(self, reason: str, message: str = "Rate Exceeded.") -> None:
