@@ -81,7 +81,11 @@ def _fail(exc: BenchError) -> NoReturn:
 def _console():  # type: ignore[no-untyped-def]
     from rich.console import Console
 
-    return Console(stderr=False, highlight=False)
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # Piped into a CI log or a file: 80 columns would fold every table.
+        console = Console(highlight=False, width=160)
+    return console
 
 
 @app.command()
@@ -243,8 +247,8 @@ def cleanup(
     endpoint_url: EndpointOpt = None,
 ) -> None:
     """Delete tagged leftovers: functions, log groups, and the role when nothing uses it."""
-    from bench.deploy import cleanup as do_cleanup
-    from bench.deploy import format_cleanup
+    from bench.housekeeping import cleanup as do_cleanup
+    from bench.housekeeping import format_cleanup
 
     try:
         result = do_cleanup(
@@ -272,7 +276,7 @@ def list_functions(
     endpoint_url: EndpointOpt = None,
 ) -> None:
     """List the region's functions with last modified and last invocation time."""
-    from bench.deploy import format_listing, list_region_functions
+    from bench.housekeeping import format_listing, list_region_functions
 
     try:
         rows = list_region_functions(

@@ -1,5 +1,5 @@
-"""The AWS-only parts of deploy.py against moto (IAM, tags, cleanup, listing) and a
-botocore Stubber where moto has no model (GetAccountSettings)."""
+"""The AWS-only parts of deploy.py and housekeeping.py against moto (IAM, tags,
+cleanup, listing) and a botocore Stubber where moto has no model (GetAccountSettings)."""
 
 from __future__ import annotations
 
@@ -19,17 +19,15 @@ from bench.deploy import (
     ControlPlane,
     FunctionSpec,
     check_unreserved_concurrency,
-    cleanup,
     deploy_function,
     execution_role,
     function_name,
-    list_region_functions,
     name_pattern,
     pace,
-    parse_age,
     resource_tags,
 )
 from bench.errors import InputError, TargetError
+from bench.housekeeping import cleanup, list_region_functions, parse_age
 from bench.iam import execution_role_name
 from bench.pacing import RateLimiter
 

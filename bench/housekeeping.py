@@ -1,0 +1,292 @@
+"""Housekeeping on a region: delete tagged leftovers (`bench cleanup`) and list functions
+with their last invocation (`bench ls`), to find the forgotten ones.
+
+Like deployment, every control-plane request goes through the shared ControlPlane pacing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from bench.deploy import CONTROL_PLANE_RATE_PER_S, ControlPlane, log_group_of, name_pattern
+from bench.errors import InputError, TargetError
+from bench.pacing import RateLimiter
+
+
+@dataclass
+class CleanupResult:
+    stage: str
+    dry_run: bool
+    functions: list[str] = field(default_factory=list)
+    log_groups: list[str] = field(default_factory=list)
+    role: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_age(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
+    if not match:
+        raise InputError(f"--older-than {text!r}: expected a number and s, m, h or d, e.g. 2h")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
+    items: list[Any] = []
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        items.extend(page.get(key, []))
+    return items
+
+
+def _open_for_cleanup(
+    region: str | None, profile: str | None, endpoint_url: str | None, stage: str
+) -> Any:
+    from bench.target import open_aws_target
+
+    return open_aws_target(
+        region=region,
+        profile=profile,
+        endpoint_url=endpoint_url,
+        stage=stage,
+        require_account=False,
+    )
+
+
+def cleanup(
+    *,
+    stage: str | None = None,
+    run_id: str | None = None,
+    older_than: str | None = None,
+    dry_run: bool = False,
+    region: str | None = None,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+) -> CleanupResult:
+    """Delete the stage's tagged leftovers, and its role once no function uses it."""
+    stage = stage or "dev"
+    age = parse_age(older_than)
+    run_rand = run_id.rsplit("-", 1)[-1] if run_id else None
+    if run_rand is not None and not re.fullmatch(r"[0-9a-f]{6}", run_rand):
+        raise InputError(f"--run {run_id!r}: not a run id (<timestamp>-<name>-<6 hex>)")
+    cutoff = datetime.now(UTC) - age if age else None
+    result = CleanupResult(stage=stage, dry_run=dry_run)
+    with _open_for_cleanup(region, profile, endpoint_url, stage) as target:
+        cp = ControlPlane.from_target(target, RateLimiter(CONTROL_PLANE_RATE_PER_S))
+        wanted = name_pattern(stage, run_rand)
+        try:
+            _cleanup_functions(
+                cp, wanted=wanted, stage=stage, run_id=run_id, cutoff=cutoff, result=result
+            )
+            _cleanup_log_groups(cp, wanted, stage, cutoff, result)
+        except (ClientError, BotoCoreError) as exc:
+            raise TargetError(f"cleanup of stage {stage}: {exc}") from None
+        _cleanup_role(target, cp, stage, run_id, result)
+    return result
+
+
+def _cleanup_functions(
+    cp: ControlPlane,
+    *,
+    wanted: re.Pattern[str],
+    stage: str,
+    run_id: str | None,
+    cutoff: datetime | None,
+    result: CleanupResult,
+) -> None:
+    for fn in _paginate(cp.lambda_client, "list_functions", "Functions"):
+        name = fn["FunctionName"]
+        if not wanted.match(name):
+            continue
+        tags = cp.call(partial(cp.lambda_client.list_tags, Resource=fn["FunctionArn"]), "ListTags")
+        tags = tags.get("Tags", {})
+        if tags.get("bench:stage") != stage or (run_id and tags.get("bench:run") != run_id):
+            continue  # named like ours but not tagged as ours: leave it alone
+        created = _parse_time(tags.get("bench:created")) or _parse_time(fn.get("LastModified"))
+        if cutoff and created and created > cutoff:
+            continue
+        result.functions.append(name)
+        if not result.dry_run:
+            try:
+                cp.call(
+                    partial(cp.lambda_client.delete_function, FunctionName=name),
+                    "DeleteFunction",
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                    raise
+
+
+def _cleanup_log_groups(
+    cp: ControlPlane,
+    wanted: re.Pattern[str],
+    stage: str,
+    cutoff: datetime | None,
+    result: CleanupResult,
+) -> None:
+    groups = _paginate(
+        cp.logs_client,
+        "describe_log_groups",
+        "logGroups",
+        logGroupNamePrefix=f"/aws/lambda/bench-{stage}-",
+    )
+    for group in groups:
+        name = group["logGroupName"]
+        if not wanted.match(name.removeprefix("/aws/lambda/")):
+            continue
+        created_ms = group.get("creationTime")
+        created = datetime.fromtimestamp(created_ms / 1000, UTC) if created_ms else None
+        if cutoff and created and created > cutoff:
+            continue
+        result.log_groups.append(name)
+        if not result.dry_run:
+            try:
+                cp.call(
+                    partial(cp.logs_client.delete_log_group, logGroupName=name), "DeleteLogGroup"
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                    raise
+
+
+def _cleanup_role(
+    target: Any, cp: ControlPlane, stage: str, run_id: str | None, result: CleanupResult
+) -> None:
+    if run_id:
+        return  # the role belongs to the stage, not to one run
+    remaining = [
+        fn["FunctionName"]
+        for fn in _paginate(cp.lambda_client, "list_functions", "Functions")
+        if name_pattern(stage).match(fn["FunctionName"])
+        and fn["FunctionName"] not in result.functions
+    ]
+    if remaining:
+        result.notes.append(
+            f"role kept: {len(remaining)} function(s) of stage {stage} still use it"
+        )
+        return
+    iam = target.iam_client()
+    if iam is None:
+        return
+    try:
+        from bench.iam import delete_execution_role, execution_role_name
+
+        if result.dry_run:
+            result.role = f"{execution_role_name(stage)} (if present)"
+        else:
+            result.role = delete_execution_role(iam, stage)
+    except Exception as exc:  # an endpoint without IAM (the emulator) answers anything
+        result.notes.append(f"role not checked: IAM did not answer ({type(exc).__name__})")
+
+
+def format_cleanup(result: CleanupResult) -> Any:
+    from rich.table import Table
+
+    verb = "would delete" if result.dry_run else "deleted"
+    table = Table(title=f"cleanup of stage {result.stage} ({verb})")
+    table.add_column("kind")
+    table.add_column("name")
+    for name in result.functions:
+        table.add_row("function", name)
+    for name in result.log_groups:
+        table.add_row("log group", name)
+    if result.role:
+        table.add_row("role", result.role)
+    for note in result.notes:
+        table.add_row("note", note)
+    if not (result.functions or result.log_groups or result.role):
+        table.add_row("-", "nothing to delete")
+    return table
+
+
+@dataclass
+class FunctionRow:
+    name: str
+    runtime: str | None
+    memory_mb: int | None
+    last_modified: datetime | None
+    last_invocation: datetime | None
+
+
+def list_region_functions(
+    *,
+    inactive_days: int | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+) -> list[FunctionRow]:
+    """Every function of the region with its last invocation (newest log stream event)."""
+    cutoff = (
+        datetime.now(UTC) - timedelta(days=inactive_days) if inactive_days is not None else None
+    )
+    rows = []
+    with _open_for_cleanup(region, profile, endpoint_url, "dev") as target:
+        cp = ControlPlane.from_target(target, RateLimiter(CONTROL_PLANE_RATE_PER_S))
+        try:
+            for fn in _paginate(cp.lambda_client, "list_functions", "Functions"):
+                last = _last_invocation(cp, log_group_of(fn["FunctionName"]))
+                if cutoff and last and last > cutoff:
+                    continue
+                rows.append(
+                    FunctionRow(
+                        name=fn["FunctionName"],
+                        runtime=fn.get("Runtime"),
+                        memory_mb=fn.get("MemorySize"),
+                        last_modified=_parse_time(fn.get("LastModified")),
+                        last_invocation=last,
+                    )
+                )
+        except (ClientError, BotoCoreError) as exc:
+            raise TargetError(f"listing functions: {exc}") from None
+    return sorted(rows, key=lambda r: r.name)
+
+
+def _last_invocation(cp: ControlPlane, group: str) -> datetime | None:
+    try:
+        streams = cp.call(
+            lambda: cp.logs_client.describe_log_streams(
+                logGroupName=group, orderBy="LastEventTime", descending=True, limit=1
+            ),
+            "DescribeLogStreams",
+        ).get("logStreams", [])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+            return None
+        raise
+    if not streams or not streams[0].get("lastEventTimestamp"):
+        return None
+    return datetime.fromtimestamp(streams[0]["lastEventTimestamp"] / 1000, UTC)
+
+
+def format_listing(rows: list[FunctionRow]) -> Any:
+    from rich.table import Table
+
+    def when(value: datetime | None) -> str:
+        return value.strftime("%Y-%m-%d %H:%M") if value else "never"
+
+    table = Table(title=f"{len(rows)} function(s)")
+    for column in ("name", "runtime", "memory", "last modified", "last invocation"):
+        table.add_column(column)
+    for row in rows:
+        memory = f"{row.memory_mb} MB" if row.memory_mb else "-"
+        table.add_row(
+            row.name, row.runtime or "-", memory, when(row.last_modified), when(row.last_invocation)
+        )
+    return table
