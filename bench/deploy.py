@@ -182,7 +182,9 @@ def deploy_function(cp: ControlPlane, spec: FunctionSpec) -> None:
 
 def _code_location(cp: ControlPlane, spec: FunctionSpec) -> dict[str, Any]:
     if spec.zipped_bytes > DIRECT_UPLOAD_LIMIT_BYTES and spec.artifact_bucket:
-        key = f"bench/{spec.sha256}.zip"
+        from bench.iam import artifact_key_prefix
+
+        key = f"{artifact_key_prefix(spec.tags['bench:stage'])}{spec.sha256}.zip"
         cp.s3_client.upload_file(str(spec.zip_path), spec.artifact_bucket, key)
         return {"S3Bucket": spec.artifact_bucket, "S3Key": key}
     return {"ZipFile": spec.zip_path.read_bytes()}

@@ -66,14 +66,21 @@ def execution_policy(stage: str, region: str, account: str) -> dict[str, Any]:
     }
 
 
+def artifact_key_prefix(stage: str) -> str:
+    """Where deployment packages of a stage go in the artifact bucket, so the policy can
+    give a stage its own objects and no other's."""
+    return f"bench-{stage}/"
+
+
 def harness_policy(
     stage: str,
     region: str = "*",
     account: str = "*",
     artifact_bucket: str | None = None,
-    artifact_prefix: str = "bench/",
+    artifact_prefix: str | None = None,
 ) -> dict[str, Any]:
     """The policy the harness's own credentials need to run, clean up and list a stage."""
+    artifact_prefix = artifact_prefix or artifact_key_prefix(stage)
     functions = f"arn:aws:lambda:{region}:{account}:function:{function_prefix(stage)}*"
     groups = _log_group_arn(stage, region, account)
     role = _role_arn(stage, account)

@@ -400,7 +400,8 @@ def test_packages_over_the_direct_upload_limit_go_through_the_artifact_bucket(
         spec.artifact_bucket = "artifacts"
         deploy_function(cp, spec)
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="artifacts")["Contents"]]
-    assert keys == [f"bench/{spec.sha256}.zip"]
+    # under the stage's own prefix, which `bench iam-policy --artifact-bucket` grants
+    assert keys == [f"bench-{spec.tags['bench:stage']}/{spec.sha256}.zip"]
     assert boto3.client("lambda").get_function(FunctionName=spec.name)["Configuration"]["State"]
 
 

@@ -177,7 +177,7 @@ def test_harness_policy_scoped_to_the_stage() -> None:
     assert passrole["Condition"] == {
         "StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}
     }
-    assert by_sid["StageArtifacts"]["Resource"] == "arn:aws:s3:::artifacts/bench/*"
+    assert by_sid["StageArtifacts"]["Resource"] == "arn:aws:s3:::artifacts/bench-nightly/*"
     for statement in statements(policy):
         if statement["Resource"] != "*":
             for resource in listed(statement["Resource"]):
