@@ -7,13 +7,12 @@ readable partial run; the manifest is replaced atomically so it is never half-wr
 from __future__ import annotations
 
 import gc
-import itertools
 import json
 import operator
 import os
 import secrets
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +40,8 @@ INVOCATION_KEYS: tuple[str, ...] = (
     "launch_skew_ms",
 )
 _KEY_SET = frozenset(INVOCATION_KEYS)
-# Columns that are numbers; everything else stays as Python objects (str, list, None).
+_ALL_KEYS = operator.itemgetter(*INVOCATION_KEYS)
+# Columns that are numbers; the others are categories (_CATEGORY_KEYS) or Python objects.
 _INT_KEYS = ("memory_mb", "round", "seq", "client_send_ns")  # always present
 _FLOAT_KEYS = (
     "package_mb", "client_latency_ms", "duration_ms", "billed_duration_ms",
@@ -300,10 +300,14 @@ _CHUNK_BYTES = 4 << 20  # big enough to amortise each parse, small enough to sta
 def _jsonl_chunks(file: Path, *, required: bool) -> Iterator[list[Any]]:
     """Parsed records of a JSONL file, read and parsed a few MB at a time.
 
-    One parse of a chunk as a JSON array is much faster than a loads per line; only a
-    chunk that fails is re-read line by line, to name the bad line or skip the trailing
-    partial one, a final line without its newline (the chunk is then a `_PartialTail`).
+    One parse of a chunk as a JSON array is much faster than a loads per line, and orjson
+    builds the records about twice as fast as the stdlib. Only a chunk that fails is re-read
+    line by line with the stdlib, to name the bad line or skip the trailing partial one, a
+    final line without its newline (the chunk is then a `_PartialTail`); the stdlib also
+    reads what orjson refuses but older files may hold (NaN, integers beyond 64 bits).
     """
+    from orjson import loads
+
     try:
         handle = file.open("rb")
     except FileNotFoundError:
@@ -326,7 +330,7 @@ def _jsonl_chunks(file: Path, *, required: bool) -> Iterator[list[Any]]:
             body = chunk.strip()
             if body:
                 try:
-                    records = json.loads(b"[" + body.replace(b"\n", b",") + b"]")
+                    records = loads(b"[" + body.replace(b"\n", b",") + b"]")
                 except (ValueError, RecursionError):
                     unterminated = not block and not chunk.endswith(b"\n")
                     records = _parse_lines(file, chunk, lineno, partial_tail=unterminated)
@@ -383,8 +387,7 @@ def _objects(file: Path, chunk: list[Any], before: int) -> list[dict[str, Any]]:
 
 
 def _check_keys(file: Path, chunk: list[dict[str, Any]], before: int) -> None:
-    if all(map(operator.eq, map(dict.keys, chunk), itertools.repeat(_KEY_SET))):
-        return
+    """Name the first record whose keys are not exactly INVOCATION_KEYS."""
     for i, record in enumerate(chunk):
         if record.keys() != _KEY_SET:
             missing = sorted(_KEY_SET - record.keys())
@@ -395,58 +398,167 @@ def _check_keys(file: Path, chunk: list[dict[str, Any]], before: int) -> None:
 
 
 def _load_invocations(file: Path) -> tuple[pd.DataFrame, int]:
-    # Columns are gathered chunk by chunk so a million records never exist as dicts at
-    # once (that alone would take gigabytes).
-    values: dict[str, list[Any]] = {key: [] for key in INVOCATION_KEYS}
-    getters = {key: operator.itemgetter(key) for key in INVOCATION_KEYS}
-    count = skipped = 0
+    columns = _Columns(file)
+    skipped = 0
     for chunk in _jsonl_chunks(file, required=False):
         skipped += isinstance(chunk, _PartialTail)
-        _check_keys(file, _objects(file, chunk, count), count)
-        for key, column in values.items():
-            column.extend(map(getters[key], chunk))
-        count += len(chunk)
-    return _frame(values, str(file)), skipped
+        columns.add(chunk)
+    return columns.frame(), skipped
 
 
 def invocations_frame(
     records: Iterable[dict[str, Any]], source: str = "invocations"
 ) -> pd.DataFrame:
     """The DataFrame `load_run` gives for these records (for writers of synthetic runs)."""
-    chunk = list(records)
-    _check_keys(Path(source), _objects(Path(source), chunk, 0), 0)
-    return _frame({key: [record[key] for record in chunk] for key in INVOCATION_KEYS}, source)
+    columns = _Columns(Path(source))
+    columns.add(list(records))
+    return columns.frame()
 
 
-def _frame(values: dict[str, list[Any]], source: str) -> pd.DataFrame:
-    """Numbers as int64 (never null) or float64 (NaN for null); the rest as objects, None
-    for null."""
-    import numpy as np
-    import pandas as pd
+_CATEGORY_KEYS = (  # few distinct values: one small integer code per record
+    "run", "cell", "runtime", "architecture", "package_kind", "phase", "status",
+    "error_type", "start_type",
+)  # fmt: skip
 
-    columns: dict[str, Any] = {}
-    for key in INVOCATION_KEYS:
-        column = values[key]
-        if key in _INT_KEYS or key in _FLOAT_KEYS:
-            types = set(map(type, column))
-            if not types <= _NUMERIC_TYPES:
+
+class _Columns:
+    """Typed columns built chunk by chunk: a million records never exist as dicts or as
+    Python lists at once, only as numpy arrays and category codes."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.source = str(file)
+        self.count = 0
+        self.arrays: dict[str, list[Any]] = {key: [] for key in INVOCATION_KEYS}
+        # An int column stays int64 only while every value in every chunk is an int.
+        self.exact_int = dict.fromkeys(_INT_KEYS, True)
+        self.overflow = dict.fromkeys(_INT_KEYS, False)
+        self.codes: dict[str, dict[Any, int]] = {key: {None: -1} for key in _CATEGORY_KEYS}
+        # Equal report_sources lists share one object: a few distinct ones per run.
+        self.sources: dict[tuple[Any, ...], list[Any]] = {}
+
+    def add(self, chunk: list[dict[str, Any]]) -> None:
+        import numpy as np
+
+        _objects(self.file, chunk, self.count)
+        try:
+            # Every key present (itemgetter raises otherwise) and no others: exactly the set.
+            rows = list(map(_ALL_KEYS, chunk))
+            if set(map(len, chunk)) - {len(_KEY_SET)}:
+                raise KeyError
+        except KeyError:
+            _check_keys(self.file, chunk, self.count)  # raises, naming the record
+            raise
+        self.count += len(chunk)
+        if not chunk:
+            return
+        for key, values in zip(INVOCATION_KEYS, zip(*rows, strict=True), strict=True):
+            if key in _INT_KEYS or key in _FLOAT_KEYS:
+                self.arrays[key].append(self._numbers(key, values))
+            elif key in _CATEGORY_KEYS:
+                self.arrays[key].append(self._codes(key, values))
+            else:
+                kept = self._shared_lists(values) if key == "report_sources" else values
+                self.arrays[key].append(np.fromiter(kept, dtype=object, count=len(kept)))
+
+    def _numbers(self, key: str, values: Sequence[Any]) -> Any:
+        import numpy as np
+
+        types = set(map(type, values))
+        if not types <= _NUMERIC_TYPES:
+            raise ResultsFormatError(
+                f"{self.source}: {key} holds a non-numeric value "
+                f"({', '.join(sorted(t.__name__ for t in types - _NUMERIC_TYPES))})"
+            )
+        try:
+            if key in _INT_KEYS and types <= {int}:
+                try:
+                    return np.array(values, dtype=np.int64)
+                except OverflowError:
+                    self.overflow[key] = True  # an error only if the column stays int
+            elif key in _INT_KEYS:
+                self.exact_int[key] = False
+            # numpy turns None into NaN by itself for float64.
+            return np.array(values, dtype=np.float64)
+        except OverflowError:
+            raise ResultsFormatError(f"{self.source}: {key} holds a number out of range") \
+                from None
+
+    def _codes(self, key: str, values: Sequence[Any]) -> Any:
+        import numpy as np
+
+        codes = self.codes[key]
+        try:
+            new = set(values) - codes.keys()
+        except TypeError:  # a list or an object: unhashable
+            raise ResultsFormatError(f"{self.source}: {key} holds a non-text value") from None
+        for value in new:
+            if not isinstance(value, str):
                 raise ResultsFormatError(
-                    f"{source}: {key} holds a non-numeric value "
-                    f"({', '.join(sorted(t.__name__ for t in types - _NUMERIC_TYPES))})"
+                    f"{self.source}: {key} holds a non-text value ({type(value).__name__})"
                 )
-            exact_int = key in _INT_KEYS and types <= {int}
-            try:
-                # numpy turns None into NaN by itself for float64.
-                columns[key] = np.array(column, dtype=np.int64 if exact_int else np.float64)
-            except OverflowError:
-                raise ResultsFormatError(f"{source}: {key} holds a number out of range") \
-                    from None
-        else:
-            # An explicit object Series: pandas would otherwise infer its string dtype
-            # and turn None into NaN.
-            columns[key] = pd.Series(column, dtype=object)
-    # The arrays are fresh and ours: no need for pandas to copy them again.
-    return pd.DataFrame(columns, columns=list(INVOCATION_KEYS), copy=False)
+            codes[value] = len(codes) - 1  # None holds -1
+        return np.fromiter(map(codes.__getitem__, values), dtype=np.int32, count=len(values))
+
+    def _shared_lists(self, values: Sequence[Any]) -> list[Any]:
+        try:
+            return list(map(self.sources.setdefault, map(tuple, values), values))
+        except TypeError:  # not all lists of strings: one by one
+            return list(map(self._shared, values))
+
+    def _shared(self, value: Any) -> Any:
+        if type(value) is not list:
+            return value
+        try:
+            return self.sources.setdefault(tuple(value), value)
+        except TypeError:  # unhashable members: kept as they are
+            return value
+
+    def frame(self) -> pd.DataFrame:
+        """Numbers as int64 (never null) or float64 (NaN for null); the low-cardinality
+        strings as Categorical with sorted categories (NaN for null, groupby order as for
+        plain strings); request_id, sandbox_id and report_sources as objects, None for
+        null (equal report_sources lists are one shared object: copy before changing one).
+        Call once: the chunks are released as the columns are joined."""
+        import numpy as np
+        import pandas as pd
+
+        columns: dict[str, Any] = {}
+        for key in INVOCATION_KEYS:
+            parts = self.arrays[key]
+            if key in _CATEGORY_KEYS:
+                columns[key] = self._categorical(key, parts)
+            elif key in _INT_KEYS and self.exact_int[key]:
+                if self.overflow[key]:
+                    raise ResultsFormatError(f"{self.source}: {key} holds a number out of range")
+                columns[key] = np.concatenate(parts) if parts else np.empty(0, np.int64)
+            elif key in _INT_KEYS or key in _FLOAT_KEYS:
+                columns[key] = np.concatenate(parts, dtype=np.float64) if parts \
+                    else np.empty(0, np.float64)
+            else:
+                # An explicit object Series: pandas would otherwise infer its string dtype
+                # and turn None into NaN.
+                values = np.concatenate(parts) if parts else np.empty(0, object)
+                columns[key] = pd.Series(values, dtype=object, copy=False)
+            parts.clear()
+        # The arrays are fresh and ours: no need for pandas to copy them again.
+        return pd.DataFrame(columns, columns=list(INVOCATION_KEYS), copy=False)
+
+    def _categorical(self, key: str, parts: list[Any]) -> Any:
+        import numpy as np
+        import pandas as pd
+
+        codes = self.codes[key]
+        del codes[None]
+        categories = sorted(codes)
+        position = {value: i for i, value in enumerate(categories)}
+        # Code in order of first sight -> position among the sorted categories; the last
+        # entry keeps -1 (null) as -1.
+        remap = np.full(len(categories) + 1, -1, dtype=np.int32)
+        for value, code in codes.items():
+            remap[code] = position[value]
+        joined = np.concatenate(parts) if parts else np.empty(0, np.int32)
+        return pd.Categorical.from_codes(remap[joined], categories=categories)
 
 
 @contextmanager

@@ -396,3 +396,39 @@ def test_a_line_longer_than_a_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     df = load_run(tmp_path / RUN_ID).invocations
     assert df["seq"].tolist() == [1, 2]
     assert df["error_type"].tolist()[0] == "E" * 5000
+
+
+def test_columns_are_typed_the_same_across_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bench.results._CHUNK_BYTES", 64)  # about one record per chunk
+    with RunWriter.create(tmp_path, RUN_ID) as writer:
+        writer.write_manifest(manifest())
+        writer.append_invocation(record(seq=1, cell="b-cell", error_type="E1"))
+        writer.append_invocation(record(seq=2, cell="a-cell", memory_mb=1024))
+        writer.append_invocation(record(seq=3, cell="b-cell", memory_mb=None))
+    df = load_run(tmp_path / RUN_ID).invocations
+    assert str(df["seq"].dtype) == "int64"
+    # One null in a later chunk makes the whole column float, as in a single chunk.
+    assert str(df["memory_mb"].dtype) == "float64"
+    assert df["memory_mb"].tolist()[:2] == [512.0, 1024.0] and math.isnan(df["memory_mb"][2])
+    assert df["cell"].dtype == "category"
+    assert list(df["cell"].cat.categories) == ["a-cell", "b-cell"]  # sorted, not first-seen
+    assert df["cell"].tolist() == ["b-cell", "a-cell", "b-cell"]
+    assert df["error_type"].tolist()[0] == "E1" and df["error_type"].isna().tolist()[1:] == [
+        True, True
+    ]
+    assert [cell for cell, _ in df.groupby("cell", sort=True, observed=True)] == [
+        "a-cell", "b-cell"
+    ]
+    assert df["report_sources"].tolist() == [["tail"]] * 3
+
+
+def test_non_text_value_in_a_text_column(tmp_path: Path) -> None:
+    with RunWriter.create(tmp_path, RUN_ID) as writer:
+        writer.write_manifest(manifest())
+    (tmp_path / RUN_ID / "invocations.jsonl").write_text(
+        json.dumps(record(runtime=["python3.12"])) + "\n"
+    )
+    with pytest.raises(ResultsFormatError, match="runtime holds a non-text value"):
+        load_run(tmp_path / RUN_ID)
