@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bench.errors import InputError, TargetError
+from bench.iam import is_role_propagation_error
 from bench.pacing import RateLimiter, is_conflict, is_throttle, retry_call
 
 # AWS allows 15 control-plane requests/s per account and region, shared by every API;
@@ -54,12 +55,6 @@ def pace(client: Any, limiter: RateLimiter) -> Any:
 
     client.meta.events.register("before-send", _take_token)
     return client
-
-
-def is_role_propagation_error(exc: Exception) -> bool:
-    from bench.iam import is_role_propagation_error as check
-
-    return bool(check(exc))
 
 
 @dataclass
