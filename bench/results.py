@@ -558,7 +558,7 @@ class _Columns:
         for value, code in codes.items():
             remap[code] = position[value]
         joined = np.concatenate(parts) if parts else np.empty(0, np.int32)
-        return pd.Categorical.from_codes(remap[joined], categories=categories)
+        return pd.Categorical.from_codes(remap[joined], categories=pd.Index(categories))
 
 
 @contextmanager
