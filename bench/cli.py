@@ -347,12 +347,17 @@ def fixtures_build(
         Path | None, typer.Option("--out", help="Where to write the zips (default: the cache).")
     ] = None,
 ) -> None:
-    """Build every deployment package of the matrix and print their sizes and hashes."""
+    """Build every deployment package of the matrix, for its target, and print their sizes
+    and hashes."""
     from bench.fixtures import build_matrix_artifacts, format_artifacts
     from bench.matrix import load_matrix
+    from bench.target import build_platform
 
     try:
-        built = build_matrix_artifacts(load_matrix(matrix), out_dir=out)
+        loaded = load_matrix(matrix)
+        built = build_matrix_artifacts(
+            loaded, out_dir=out, build_for=build_platform(loaded.target)
+        )
     except BenchError as exc:
         _fail(exc)
     _console().print(format_artifacts(built))

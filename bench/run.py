@@ -48,7 +48,7 @@ from bench.errors import EXIT_OK, EXIT_RUN_FAILED, InputError, TargetError
 from bench.matrix import Cell, Matrix, load_matrix, parse_matrix
 from bench.pacing import RateLimiter
 from bench.progress import RunProgress, print_summary, sigint_stops
-from bench.target import Target, open_target
+from bench.target import Target, build_platform, open_target
 
 # CloudWatch Logs allows 5 FilterLogEvents a second per account and region, shared.
 LOGS_RATE_PER_S = 5.0
@@ -96,14 +96,16 @@ def load_run_matrix(options: RunOptions) -> Matrix:
 
 def build_artifacts(matrix: Matrix, cells: list[Cell]) -> dict[str, Any]:
     """One package per distinct code (memory never changes the zip), checked against
-    Lambda's size limits before anything is created."""
+    Lambda's size limits before anything is created. Requirements are installed for what
+    the target really runs (see `build_platform`)."""
     from bench.fixtures import build_artifact, check_limits
 
+    build_for = build_platform(matrix.target)
     by_code: dict[Any, Any] = {}
     artifacts = {}
     for cell in cells:
         if cell.code_key not in by_code:
-            by_code[cell.code_key] = build_artifact(cell)
+            by_code[cell.code_key] = build_artifact(cell, build_for=build_for)
         artifacts[cell.id] = by_code[cell.code_key]
     bucket = getattr(matrix.target, "artifact_bucket", None)
     check_limits(artifacts, bucket)
@@ -299,6 +301,7 @@ class Experiment:
                     "zipped_bytes": artifact.zipped_bytes,
                     "unzipped_bytes": artifact.unzipped_bytes,
                     "files": files,
+                    "built_for": getattr(artifact, "built_for", None),
                 },
             )
         self._save_manifest()

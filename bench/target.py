@@ -6,7 +6,9 @@ numbers; the driver never asks which kind it has.
 from __future__ import annotations
 
 import os
+import platform
 import re
+import sys
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -26,6 +28,31 @@ CONTROL_RETRIES = {"max_attempts": 4, "mode": "standard"}
 # fixed, pre-existing ARN, exactly like a user-supplied `role_arn` on AWS.
 LOCAL_ROLE_NAME = "bench-local-execution"
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
+# platform.machine() spellings -> Lambda's architecture names.
+_HOST_ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+@dataclass(frozen=True)
+class BuildPlatform:
+    """What `requirements` packages must be built for when the target does not run the
+    cell's own runtime version and architecture."""
+
+    python_version: str  # major.minor, e.g. "3.11"
+    architecture: str | None  # Lambda's name (x86_64, arm64); None: the cell's own
+
+
+def build_platform(spec: LocalTarget | AwsTarget) -> BuildPlatform | None:
+    """None on AWS: packages are built for each cell's runtime and architecture.
+
+    The local target runs every python runtime on the interpreter running us and every
+    sandbox on this machine (bench.emulator.runtimes), so native code must match those.
+    """
+    if isinstance(spec, LocalTarget):
+        return BuildPlatform(
+            python_version="{}.{}".format(*sys.version_info[:2]),
+            architecture=_HOST_ARCHITECTURES.get(platform.machine().lower()),
+        )
+    return None
 
 
 @dataclass
