@@ -355,9 +355,7 @@ def fixtures_build(
 
     try:
         loaded = load_matrix(matrix)
-        built = build_matrix_artifacts(
-            loaded, out_dir=out, build_for=build_platform(loaded.target)
-        )
+        built = build_matrix_artifacts(loaded, out_dir=out, build_for=build_platform(loaded.target))
     except BenchError as exc:
         _fail(exc)
     _console().print(format_artifacts(built))

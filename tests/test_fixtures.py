@@ -16,13 +16,15 @@ from bench.fixtures import (
     FixtureWarning,
     build_artifact,
     build_matrix_artifacts,
+    cache_key,
     check_limits,
     default_cache_dir,
     fixtures_root,
     format_artifacts,
     toolchain,
 )
-from bench.matrix import Cell, parse_matrix
+from bench.matrix import AwsTarget, Cell, LocalTarget, parse_matrix
+from bench.target import build_platform
 
 MIB = 1 << 20
 
@@ -368,3 +370,13 @@ def test_installed_wheel_finds_its_bundled_fixtures(
     shutil.rmtree(package / "_fixtures")
     with pytest.raises(InputError, match="fixture sources not found"):
         fixtures_root()
+
+
+def test_requirements_built_for_the_local_target_never_share_the_aws_zip() -> None:
+    local = build_platform(LocalTarget())
+    assert build_platform(AwsTarget(kind="aws")) is None
+    req = {"kind": "requirements", "requirements": ("six==1.16.0",)}
+    assert cache_key(cell(**req), local) != cache_key(cell(**req))
+    assert cache_key(cell(**req), local) == cache_key(cell(memory_mb=1024, **req), local)
+    # Packages without dependencies do not depend on where they run.
+    assert cache_key(cell(kind="inert", mb=1), local) == cache_key(cell(kind="inert", mb=1))
