@@ -44,7 +44,9 @@ BAD_EVENTS: list[tuple[Any, str]] = [
     ({}, "event.bench is missing"),
     ({"bench": None}, "event.bench must be an object, got null"),
     ({"bench": "x"}, "event.bench must be an object, got string"),
-    ({**GOOD, "junk": 1}, f"unexpected key 'junk' in event; expected {SHAPE}"),
+    ({**GOOD, "junk": 1}, f'unexpected key "junk" in event; expected {SHAPE}'),
+    # A key is shown on one line, quoted and escaped the same way by every runtime.
+    ({**GOOD, 'a\n"b': 1}, f'unexpected key "a\\u000a\\"b" in event; expected {SHAPE}'),
     (_bench(seq=_DROP), "event.bench.seq is missing"),
     (_bench(run=5), "event.bench.run must be a string, got number"),
     (_bench(cell=None), "event.bench.cell must be a string, got null"),
@@ -52,7 +54,7 @@ BAD_EVENTS: list[tuple[Any, str]] = [
     (_bench(round="1"), "event.bench.round must be a non-negative integer, got string"),
     (_bench(seq=-1), "event.bench.seq must be a non-negative integer, got number"),
     (_bench(seq=1.5), "event.bench.seq must be a non-negative integer, got number"),
-    (_bench(extra={"a": 1}), "unexpected key 'extra' in event.bench"),
+    (_bench(extra={"a": 1}), 'unexpected key "extra" in event.bench'),
 ]
 
 RUNTIME_VERSION = {
