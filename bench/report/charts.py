@@ -242,7 +242,8 @@ def history_trend(points: pd.DataFrame, runtime: str) -> str:
             if len(flagged):
                 ax.plot(flagged["order"], flagged["init_p50"], "X", color="#c0392b", ms=11,
                         markeredgecolor="#000000", zorder=5)  # fmt: skip
-        ax.plot([], [], "X", color="#c0392b", markeredgecolor="#000000", label="regression")
+        if mine["regression"].any():  # a legend entry only for a mark that is drawn
+            ax.plot([], [], "X", color="#c0392b", markeredgecolor="#000000", label="regression")
         ax.set_xticks(runs, labels, rotation=30, ha="right", fontsize=7)
         ax.set_xlim(-0.5, max(runs) + 0.5 if runs else 0.5)
         ax.set_xlabel("Run (started, UTC)")
