@@ -114,6 +114,37 @@ class FunctionSpec:
     sha256: str
     artifact_bucket: str | None = None
 
+    @classmethod
+    def for_cell(
+        cls,
+        cell: Any,
+        artifact: Any,
+        *,
+        name: str,
+        timeout_s: int,
+        reserved_concurrency: int,
+        role_arn: str,
+        tags: dict[str, str],
+        artifact_bucket: str | None = None,
+    ) -> FunctionSpec:
+        """The function that measures `cell` with its built deployment package."""
+        return cls(
+            name=name,
+            cell_id=cell.id,
+            runtime=cell.runtime,
+            handler=artifact.handler,
+            memory_mb=cell.memory_mb,
+            architecture=cell.architecture,
+            timeout_s=timeout_s,
+            reserved_concurrency=reserved_concurrency,
+            role_arn=role_arn,
+            tags=tags,
+            zip_path=artifact.zip_path,
+            zipped_bytes=artifact.zipped_bytes,
+            sha256=artifact.sha256,
+            artifact_bucket=artifact_bucket,
+        )
+
 
 def resource_tags(*, run_id: str, stage: str, cell_id: str, created: datetime) -> dict[str, str]:
     return {

@@ -367,22 +367,16 @@ class Experiment:
                 return
             entry = self.manifest["cells"][cell.id]
             artifact = self.artifacts[cell.id]
-            spec = FunctionSpec(
+            spec = FunctionSpec.for_cell(
+                cell,
+                artifact,
                 name=entry["function_name"],
-                cell_id=cell.id,
-                runtime=cell.runtime,
-                handler=artifact.handler,
-                memory_mb=cell.memory_mb,
-                architecture=cell.architecture,
                 timeout_s=self.matrix.timeout_s,
                 reserved_concurrency=self.matrix.burst,
                 role_arn=role_arn,
                 tags=resource_tags(
                     run_id=self.run_id, stage=self.target.stage, cell_id=cell.id, created=created
                 ),
-                zip_path=artifact.zip_path,
-                zipped_bytes=artifact.zipped_bytes,
-                sha256=artifact.sha256,
                 artifact_bucket=self.target.artifact_bucket,
             )
             try:

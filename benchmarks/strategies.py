@@ -44,22 +44,16 @@ def _deploy(target: Target, cp: ControlPlane, name: str, concurrency: int) -> No
     artifact = build_artifact(CELL)
     deploy_function(
         cp,
-        FunctionSpec(
+        FunctionSpec.for_cell(
+            CELL,
+            artifact,
             name=name,
-            cell_id=CELL.id,
-            runtime=CELL.runtime,
-            handler=artifact.handler,
-            memory_mb=CELL.memory_mb,
-            architecture=CELL.architecture,
             timeout_s=30,
             reserved_concurrency=concurrency,
             role_arn=str(target.role_arn),
             tags=resource_tags(
                 run_id="bench", stage="perf", cell_id=CELL.id, created=datetime.now(UTC)
             ),
-            zip_path=artifact.zip_path,
-            zipped_bytes=artifact.zipped_bytes,
-            sha256=artifact.sha256,
         ),
     )
 

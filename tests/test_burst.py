@@ -32,22 +32,16 @@ def deployed() -> Iterator[tuple[Target, ControlPlane, str]]:
         name = "bench-test-abcdef-00"
         deploy_function(
             cp,
-            FunctionSpec(
+            FunctionSpec.for_cell(
+                CELL,
+                artifact,
                 name=name,
-                cell_id=CELL.id,
-                runtime=CELL.runtime,
-                handler=artifact.handler,
-                memory_mb=CELL.memory_mb,
-                architecture=CELL.architecture,
                 timeout_s=10,
                 reserved_concurrency=3,
                 role_arn=str(target.role_arn),
                 tags=resource_tags(
                     run_id="r", stage="test", cell_id=CELL.id, created=datetime.now(UTC)
                 ),
-                zip_path=artifact.zip_path,
-                zipped_bytes=artifact.zipped_bytes,
-                sha256=artifact.sha256,
             ),
         )
         yield target, cp, name
