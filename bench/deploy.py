@@ -280,6 +280,15 @@ def check_unreserved_concurrency(cp: ControlPlane, needed: int) -> int:
     return unreserved
 
 
+def delete_if_present(cp: ControlPlane, fn: Callable[[], Any], what: str) -> None:
+    """Delete through the paced control plane; something already gone is not an error."""
+    try:
+        cp.call(fn, what)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+
+
 def teardown(cp: ControlPlane, names: list[str], *, log_groups: bool = True) -> list[str]:
     """Delete functions (and their log groups); returns what could not be deleted."""
     failures = []
@@ -294,10 +303,9 @@ def teardown(cp: ControlPlane, names: list[str], *, log_groups: bool = True) -> 
             )
         for what, fn in steps:
             try:
-                cp.call(fn, f"delete {what}")
+                delete_if_present(cp, fn, f"delete {what}")
             except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-                    failures.append(f"{what} {name}: {exc.response['Error']['Code']}")
+                failures.append(f"{what} {name}: {exc.response['Error']['Code']}")
             except BotoCoreError as exc:
                 failures.append(f"{what} {name}: {exc}")
     return failures

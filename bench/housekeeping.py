@@ -14,7 +14,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bench.deploy import CONTROL_PLANE_RATE_PER_S, ControlPlane, log_group_of, name_pattern
+from bench.deploy import (
+    CONTROL_PLANE_RATE_PER_S,
+    ControlPlane,
+    delete_if_present,
+    log_group_of,
+    name_pattern,
+)
 from bench.errors import InputError, TargetError
 from bench.pacing import RateLimiter
 
@@ -124,14 +130,9 @@ def _cleanup_functions(
             continue
         result.functions.append(name)
         if not result.dry_run:
-            try:
-                cp.call(
-                    partial(cp.lambda_client.delete_function, FunctionName=name),
-                    "DeleteFunction",
-                )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-                    raise
+            delete_if_present(
+                cp, partial(cp.lambda_client.delete_function, FunctionName=name), "DeleteFunction"
+            )
 
 
 def _cleanup_log_groups(
@@ -157,13 +158,9 @@ def _cleanup_log_groups(
             continue
         result.log_groups.append(name)
         if not result.dry_run:
-            try:
-                cp.call(
-                    partial(cp.logs_client.delete_log_group, logGroupName=name), "DeleteLogGroup"
-                )
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-                    raise
+            delete_if_present(
+                cp, partial(cp.logs_client.delete_log_group, logGroupName=name), "DeleteLogGroup"
+            )
 
 
 def _cleanup_role(
