@@ -12,6 +12,7 @@ nox.options.reuse_existing_virtualenvs = True
 PYTHON = False if os.environ.get("BENCH_NOX_NO_VENV") else None
 CORE = [
     "bench/matrix.py",
+    "bench/runtimes.py",
     "bench/errors.py",
     "bench/results.py",
     "bench/logs.py",

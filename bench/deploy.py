@@ -42,9 +42,10 @@ def function_name(stage: str, run_rand: str, index: int) -> str:
 
 def name_pattern(stage: str, run_rand: str | None = None) -> re.Pattern[str]:
     """Exactly the functions this harness names for a stage (and run): a stage `dev`
-    must not match `bench-dev-x-...` of a stage `dev-x`."""
+    must not match `bench-dev-x-...` of a stage `dev-x`. Cell indexes have two digits or
+    more (`-07`, `-123`)."""
     rand = re.escape(run_rand) if run_rand else "[0-9a-f]{6}"
-    return re.compile(rf"^bench-{re.escape(stage)}-{rand}-\d{{2}}$")
+    return re.compile(rf"^bench-{re.escape(stage)}-{rand}-\d{{2,}}$")
 
 
 def pace(client: Any, limiter: RateLimiter) -> Any:

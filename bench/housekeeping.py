@@ -168,22 +168,28 @@ def _cleanup_role(
 ) -> None:
     if run_id:
         return  # the role belongs to the stage, not to one run
+    from bench.iam import execution_role_name
+
+    role_suffix = f":role/{execution_role_name(stage)}"
+    # Whatever still runs as the role keeps it, whether or not we would have named it.
     remaining = [
         fn["FunctionName"]
         for fn in _paginate(cp.lambda_client, "list_functions", "Functions")
-        if name_pattern(stage).match(fn["FunctionName"])
-        and fn["FunctionName"] not in result.functions
+        if fn["FunctionName"] not in result.functions
+        and (name_pattern(stage).match(fn["FunctionName"]) or _runs_as(fn, role_suffix))
     ]
     if remaining:
         result.notes.append(
-            f"role kept: {len(remaining)} function(s) of stage {stage} still use it"
+            f"role kept: {len(remaining)} function(s) still use it ({', '.join(remaining[:3])}"
+            + (", ..." if len(remaining) > 3 else "")
+            + ")"
         )
         return
     iam = target.iam_client()
     if iam is None:
         return
     try:
-        from bench.iam import delete_execution_role, execution_role_name
+        from bench.iam import delete_execution_role
 
         if result.dry_run:
             result.role = f"{execution_role_name(stage)} (if present)"
@@ -191,6 +197,10 @@ def _cleanup_role(
             result.role = delete_execution_role(iam, stage)
     except Exception as exc:  # an endpoint without IAM (the emulator) answers anything
         result.notes.append(f"role not checked: IAM did not answer ({type(exc).__name__})")
+
+
+def _runs_as(fn: dict[str, Any], role_suffix: str) -> bool:
+    return str(fn.get("Role", "")).endswith(role_suffix)
 
 
 def format_cleanup(result: CleanupResult) -> Any:

@@ -9,46 +9,34 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from bench.errors import InputError
+from bench.runtimes import creatable, refusal, runtime_family
 
 SCHEMA_VERSION = 1
 MEMORY_MIN_MB = 128
 MEMORY_MAX_MB = 10_240
 TIMEOUT_MAX_S = 900
 
-# Runtimes a fixture exists for, with the date AWS stops supporting them (None: not announced).
-# A deprecated runtime is accepted with a warning until AWS blocks creation.
-SUPPORTED_RUNTIMES: dict[str, str | None] = {
-    "python3.10": "2026-10-31",
-    "python3.11": "2027-06-30",
-    "python3.12": "2028-10-31",
-    "python3.13": "2029-06-30",
-    "python3.14": "2029-06-30",
-    "nodejs20.x": "2026-04-30",
-    "nodejs22.x": "2027-04-30",
-    "nodejs24.x": "2028-04-30",
-    "java17": "2027-06-30",
-    "java21": "2029-06-30",
-    "java25": None,
-}
-BLOCKED_RUNTIMES = {"python3.8", "python3.9", "nodejs16.x", "nodejs18.x", "java8", "java11"}
+# Runtimes a fixture exists for and AWS still creates functions on (bench.runtimes).
+SUPPORTED_RUNTIMES = creatable()
 ARCHITECTURES = ("x86_64", "arm64")
 PACKAGE_KINDS = ("inert", "imported")
 PackageKind = Literal["none", "inert", "imported", "requirements"]
-
-
-def runtime_family(runtime: str) -> str:
-    """`python3.12` -> `python`, `nodejs22.x` -> `nodejs`, `java21` -> `java`."""
-    match = re.match(r"[a-z]+", runtime)
-    if not match:
-        raise ValueError(f"not a runtime identifier: {runtime!r}")
-    return match.group(0)
 
 
 class _Strict(BaseModel):
@@ -142,16 +130,14 @@ class Matrix(_Strict):
 
     @field_validator("runtimes")
     @classmethod
-    def _runtimes(cls, value: list[str]) -> list[str]:
+    def _runtimes(cls, value: list[str], info: ValidationInfo) -> list[str]:
         if not value:
             raise ValueError("must list at least one runtime")
+        today = (info.context or {}).get("today")
         for i, runtime in enumerate(value):
-            if runtime in BLOCKED_RUNTIMES:
-                raise ValueError(f"[{i}] {runtime} is deprecated and AWS blocks creating it")
-            if runtime not in SUPPORTED_RUNTIMES:
-                raise ValueError(
-                    f"[{i}] unknown runtime {runtime!r}; allowed: {', '.join(SUPPORTED_RUNTIMES)}"
-                )
+            why = refusal(runtime, today)
+            if why is not None:
+                raise ValueError(f"[{i}] {why}")
         if len(set(value)) != len(value):
             raise ValueError("lists a runtime twice")
         return value
@@ -296,12 +282,13 @@ def _format_location(loc: tuple[int | str, ...]) -> str:
     return path or "(top level)"
 
 
-def parse_matrix(data: Any, source: str = "<matrix>") -> Matrix:
-    """Validate a loaded mapping; raise InputError naming the source and field."""
+def parse_matrix(data: Any, source: str = "<matrix>", *, today: date | None = None) -> Matrix:
+    """Validate a loaded mapping; raise InputError naming the source and field. `today`
+    (default: the UTC date) decides which runtimes AWS still creates functions on."""
     if not isinstance(data, dict):
         raise InputError(f"{source}: expected a mapping at the top level")
     try:
-        return Matrix.model_validate(data)
+        return Matrix.model_validate(data, context={"today": today})
     except ValidationError as exc:
         err = exc.errors()[0]
         where = _format_location(tuple(err["loc"]))

@@ -417,3 +417,29 @@ def test_ls_and_cleanup_commands_print_their_tables(
     assert leftovers["other_stage"] not in dry.output
     bad = bench_cli("cleanup", "--older-than", "soon")
     assert bad.exit_code == 2 and "--older-than" in bad.output
+
+
+def test_cleanup_removes_a_function_at_cell_index_100(aws: None) -> None:
+    role = _role()
+    name = function_name("ci", "aaaaaa", 100)
+    assert name == "bench-ci-aaaaaa-100" and name_pattern("ci").match(name)
+    _make(name, _tags(RUN_A, "ci", datetime.now(UTC) - timedelta(hours=1)), role)
+    result = cleanup(stage="ci")
+    assert result.functions == [name]
+    assert _names() == (set(), set())
+
+
+def test_cleanup_never_deletes_the_role_a_function_still_runs_as(aws: None) -> None:
+    with _target() as target:
+        cp = ControlPlane.from_target(target, RateLimiter(100))
+        role = execution_role(target)
+        deploy_function(cp, _spec(role, tmp_zip()))
+    # Someone else's function (not named or tagged like ours) runs as the stage's role.
+    _make("their-function", {}, role)
+    result = cleanup(stage="ci")
+    assert result.functions == [function_name("ci", "aaaaaa", 0)]
+    assert result.role is None
+    assert result.notes == ["role kept: 1 function(s) still use it (their-function)"]
+    assert [r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"]] == [
+        execution_role_name("ci")
+    ]

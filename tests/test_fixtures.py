@@ -248,13 +248,15 @@ def test_javac_missing_is_a_clear_input_error(
     )
 
 
-def test_nodejs20_builds_with_a_deprecation_warning(tmp_path: Path) -> None:
+def test_a_deprecated_runtime_builds_with_a_deprecation_warning(tmp_path: Path) -> None:
+    # python3.10 reached end of support on 2026-10-31 but AWS still creates functions on it.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        artifact = build_artifact(cell("nodejs20.x"), tmp_path)
+        artifact = build_artifact(cell("python3.10"), tmp_path)
     messages = [str(w.message) for w in caught if issubclass(w.category, FixtureWarning)]
-    assert messages and "nodejs20.x reached end of support" in messages[0]
-    assert artifact.handler == "index.handler"
+    assert messages and "python3.10 reached end of support on 2026-10-31" in messages[0]
+    assert "move to python3.13" in messages[0]
+    assert artifact.handler == "handler.handler"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         build_artifact(cell("nodejs22.x"), tmp_path)

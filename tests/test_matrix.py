@@ -70,6 +70,11 @@ def test_defaults_and_aws_target() -> None:
         ({"memory_mb": []}, "memory_mb: must list at least one memory size"),
         ({"runtimes": ["python3.12", "cobol9"]}, "runtimes[1]: unknown runtime 'cobol9'"),
         ({"runtimes": ["nodejs18.x"]}, "runtimes[0]: nodejs18.x is deprecated"),
+        (
+            {"runtimes": ["python3.12", "nodejs20.x"]},
+            "m.yaml: runtimes[1]: nodejs20.x: AWS blocks creating functions on it since "
+            "2026-08-31 (end of support 2026-04-30); use nodejs22.x",
+        ),
         ({"runtimes": ["python3.12", "python3.12"]}, "runtimes: lists a runtime twice"),
         ({"architectures": ["arm64", "arm64"]}, "architectures[1]: arm64 is listed twice"),
         ({"architectures": ["x86"]}, "architectures[0]: Input should be 'x86_64' or 'arm64'"),

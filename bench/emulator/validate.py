@@ -53,6 +53,7 @@ BLOCKED_RUNTIMES = frozenset(
         "nodejs14.x",
         "nodejs16.x",
         "nodejs18.x",
+        "nodejs20.x",  # block function create 2026-08-31
         "java8",
         "go1.x",
         "provided",
