@@ -328,6 +328,7 @@ def serve_forever(
         echo(f"export AWS_ACCESS_KEY_ID={emulator.access_key_id}")
         echo(f"export AWS_SECRET_ACCESS_KEY={emulator.secret_access_key}")
         echo(f"export AWS_DEFAULT_REGION={emulator.region}")
+        echo(f"export AWS_REGION={emulator.region}")  # what the JS SDK v3 and others read
         echo(f"# local Lambda + CloudWatch Logs on {emulator.endpoint_url}; Ctrl-C stops it")
         while not done.wait(0.5):  # short waits keep the main thread responsive to signals
             pass

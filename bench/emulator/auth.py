@@ -1,15 +1,20 @@
 """SigV4 verification: rebuild the canonical request and compare signatures.
 
-Any region and the services "lambda" and "logs" are accepted in the credential scope;
-the access key and the HMAC chain over the secret must match. Presigned URLs are not
-supported (no SDK uses them for Lambda or Logs).
+Two steps, so a request whose headers already fail is refused before its body is read:
+`check_headers` parses the Authorization header and checks what needs no body (the
+access key, the credential scope's service for the route, X-Amz-Date within five
+minutes of now, as AWS allows); `check_signature` then recomputes the HMAC over the
+canonical request, body included. Any region is accepted in the scope. Presigned URLs
+are not supported (no SDK uses them for Lambda or Logs).
 """
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,6 +22,8 @@ from urllib.parse import quote, unquote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICES = frozenset({"lambda", "logs"})
+MAX_SKEW_S = 300  # AWS refuses a request dated more than 5 minutes from its own clock
+AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+),\s*"
     r"SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<sig>[0-9a-f]{64})\s*$"
@@ -37,6 +44,12 @@ INCOMPLETE = (
     "IncompleteSignatureException",
     "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters.",
 )
+
+
+
+
+def _signature_error(message: str) -> tuple[str, str]:
+    return ("InvalidSignatureException", message)
 
 
 class AuthFailure(Exception):
@@ -115,9 +128,57 @@ def canonical_request(
     )
 
 
-def verify(req: SignedRequest, creds: Credentials) -> str:
-    """Return the signed service name ("lambda" or "logs"), or raise AuthFailure."""
-    auth = next(iter(req.headers.get("authorization", ())), None)
+@dataclass(frozen=True)
+class Authorization:
+    """What the Authorization and X-Amz-Date headers say, checked without the body."""
+
+    date: str  # YYYYMMDD of the credential scope
+    region: str
+    service: str
+    amz_date: str
+    signed_headers: list[str]
+    signature: str
+
+
+def _stamp(epoch_s: float) -> str:
+    return time.strftime(AMZ_DATE_FORMAT, time.gmtime(epoch_s))
+
+
+def _check_clock(amz_date: str, now: float) -> None:
+    """AWS's two messages for a request dated outside now +- 5 minutes."""
+    try:
+        signed_at = calendar.timegm(time.strptime(amz_date, AMZ_DATE_FORMAT))
+    except ValueError:
+        raise AuthFailure(BAD_SIGNATURE) from None
+    if signed_at < now - MAX_SKEW_S:
+        raise AuthFailure(
+            _signature_error(
+                f"Signature expired: {amz_date} is now earlier than "
+                f"{_stamp(now - MAX_SKEW_S)} ({_stamp(now)} - 5 min.)"
+            )
+        )
+    if signed_at > now + MAX_SKEW_S:
+        raise AuthFailure(
+            _signature_error(
+                f"Signature not yet current: {amz_date} is still later than "
+                f"{_stamp(now + MAX_SKEW_S)} ({_stamp(now)} + 5 min.)"
+            )
+        )
+
+
+def check_headers(
+    headers: Mapping[str, Iterable[str]],
+    creds: Credentials,
+    *,
+    service: str | None = None,
+    now: float | None = None,
+) -> Authorization:
+    """Everything that can be checked before the body is read; raise AuthFailure.
+
+    `service` is the signing name the route requires ("lambda" or "logs"); None accepts
+    either (unit tests of the signature alone).
+    """
+    auth = next(iter(headers.get("authorization", ())), None)
     if not auth:
         raise AuthFailure(MISSING)
     match = _AUTH_RE.match(auth.strip())
@@ -126,26 +187,51 @@ def verify(req: SignedRequest, creds: Credentials) -> str:
     parts = match["cred"].split("/")
     if len(parts) != 5 or parts[4] != "aws4_request":
         raise AuthFailure(INCOMPLETE)
-    access_key, date, region, service, _ = parts
+    access_key, date, region, scoped_service, _ = parts
     if not hmac.compare_digest(access_key, creds.access_key_id):
         raise AuthFailure(UNKNOWN_KEY)
-    if service not in SERVICES:
+    wanted = service or (scoped_service if scoped_service in SERVICES else "lambda")
+    if scoped_service != wanted:
+        raise AuthFailure(
+            _signature_error(f"Credential should be scoped to correct service: '{wanted}'. ")
+        )
+    amz_date = next(iter(headers.get("x-amz-date", ())), None)
+    if amz_date is None:
         raise AuthFailure(BAD_SIGNATURE)
-    amz_date = next(iter(req.headers.get("x-amz-date", ())), None)
-    if amz_date is None or not amz_date.startswith(date):
-        raise AuthFailure(BAD_SIGNATURE)
+    if not amz_date.startswith(date):
+        raise AuthFailure(
+            _signature_error(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of "
+                f"date from HTTP: '{date}' != '{amz_date[:8]}', from '{amz_date}'."
+            )
+        )
+    _check_clock(amz_date, time.time() if now is None else now)
     signed_headers = match["signed"].split(";")
     if "host" not in signed_headers:
         raise AuthFailure(BAD_SIGNATURE)
-    scope = f"{date}/{region}/{service}/aws4_request"
-    key = _signing_key(creds.secret_access_key, date, region, service)
+    return Authorization(date, region, scoped_service, amz_date, signed_headers, match["sig"])
+
+
+def check_signature(req: SignedRequest, auth: Authorization, creds: Credentials) -> None:
+    """The HMAC over the canonical request (body included) must match; raise AuthFailure."""
+    scope = f"{auth.date}/{auth.region}/{auth.service}/aws4_request"
+    key = _signing_key(creds.secret_access_key, auth.date, auth.region, auth.service)
     for as_sent in (False, True):
-        creq = canonical_request(req, signed_headers, query_as_sent=as_sent)
+        creq = canonical_request(req, auth.signed_headers, query_as_sent=as_sent)
         digest = hashlib.sha256(creq.encode()).hexdigest()
-        to_sign = "\n".join([ALGORITHM, amz_date, scope, digest])
+        to_sign = "\n".join([ALGORITHM, auth.amz_date, scope, digest])
         expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        if hmac.compare_digest(expected, match["sig"]):
-            return service
+        if hmac.compare_digest(expected, auth.signature):
+            return
         if not req.raw_query:
             break
     raise AuthFailure(BAD_SIGNATURE)
+
+
+def verify(
+    req: SignedRequest, creds: Credentials, *, service: str | None = None, now: float | None = None
+) -> str:
+    """Both checks at once; return the signed service name ("lambda" or "logs")."""
+    auth = check_headers(req.headers, creds, service=service, now=now)
+    check_signature(req, auth, creds)
+    return auth.service

@@ -2,6 +2,12 @@
 
 Requests carrying `X-Amz-Target: Logs_20140328.<Operation>` are CloudWatch Logs (JSON
 protocol, POST /); everything else is routed as the Lambda REST API.
+
+A request is refused on its headers alone when they already fail (no or unknown key,
+wrong service in the scope, a date more than 5 minutes off, a declared length over the
+limit): its body is never read and the connection is closed after the answer. Bodies of
+requests whose signature is still unchecked are read a few at a time, so unauthenticated
+uploads cannot make the endpoint hold more than MAX_UNVERIFIED_BODIES of them at once.
 """
 
 from __future__ import annotations
@@ -13,7 +19,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from bench.emulator.auth import AuthFailure, Credentials, SignedRequest, verify
+from bench.emulator.auth import (
+    AuthFailure,
+    Credentials,
+    SignedRequest,
+    check_headers,
+    check_signature,
+)
 from bench.emulator.errors import AwsError, logs_error, too_large, too_many_requests
 
 if TYPE_CHECKING:
@@ -29,6 +41,7 @@ LOGS_PREFIX = "Logs_20140328."
 LOGS_CONTENT_TYPE = "application/x-amz-json-1.1"
 # Large enough for a 50 MB zip sent base64-encoded inside CreateFunction's JSON.
 CLIENT_MAX_SIZE = 80 * 1024 * 1024
+MAX_UNVERIFIED_BODIES = 4
 
 
 def _error_response(exc: AwsError, *, logs: bool, request_id: str) -> web.Response:
@@ -66,6 +79,7 @@ class _Front:
         self.credentials = credentials
         self.quota = quota
         self.operations: dict[tuple[str, str], str] = {}
+        self.body_slots = asyncio.Semaphore(MAX_UNVERIFIED_BODIES)
 
     async def logs_entry(self, request: web.Request) -> web.Response:
         from aiohttp import web
@@ -92,20 +106,17 @@ class _Front:
         return self.operations.get((route.method, route.resource.canonical))
 
     async def authorise(self, request: web.Request, is_logs: bool) -> str:
-        """Verify the signature and the quota; return the operation name."""
+        """Verify the signature and the quota; return the operation name.
+
+        Header checks come first: a request they refuse is answered without its body.
+        """
         from aiohttp import web
 
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge as exc:
-            raise too_large(
-                f"Request must be smaller than {CLIENT_MAX_SIZE} bytes for the local emulator"
-            ) from exc
         headers: dict[str, list[str]] = {}
         for name, value in request.headers.items():
             headers.setdefault(name.lower(), []).append(value)
+        auth = check_headers(headers, self.credentials, service="logs" if is_logs else "lambda")
         path, _, query = request.raw_path.partition("?")
-        verify(SignedRequest(request.method, path, query, headers, body), self.credentials)
         operation = self.operation_of(request, is_logs)
         if operation is None:
             raise AwsError(
@@ -113,6 +124,18 @@ class _Front:
                 f"The local Lambda does not implement {request.method} {path}.",
                 404,
             )
+        too_big = too_large(
+            f"Request must be smaller than {CLIENT_MAX_SIZE} bytes for the {operation} operation"
+        )
+        if (request.content_length or 0) > CLIENT_MAX_SIZE:
+            raise too_big
+        async with self.body_slots:
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge as exc:
+                raise too_big from exc
+        check_signature(SignedRequest(request.method, path, query, headers, body), auth,
+                        self.credentials)
         if not self.quota.allow("logs" if is_logs else "lambda", operation):
             raise _throttled(is_logs)
         return operation
@@ -141,6 +164,9 @@ class _Front:
             error = AwsError(code, body["Message"], 500, body=body)
             response = _error_response(error, logs=is_logs, request_id=request_id)
         response.headers.setdefault("x-amzn-RequestId", request_id)
+        if not request.content.is_eof():
+            # Refused with its body unread: close the connection rather than read on.
+            response.force_close()
         return response
 
 

@@ -7,16 +7,16 @@ import io
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.emulator.served import serve
 
 HANDLER = "def handler(event, context):\n    print('hello from the cli test')\n    return event\n"
 REPORT = re.compile(
@@ -37,47 +37,11 @@ def _cli_available() -> None:
 def served(tmp_path: Path) -> Iterator[dict[str, str]]:
     """`bench emulator` in a subprocess; yields the environment its exports describe."""
     _cli_available()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from bench.cli import app; app()", "emulator",
-         "--state-dir", str(tmp_path / "state")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )
-    exports: dict[str, str] = {}
-    deadline = time.monotonic() + START_TIMEOUT_S
-    assert proc.stdout is not None
-    while len(exports) < 4:
-        line = proc.stdout.readline()
-        if not line:
-            proc.wait(5)
-            stderr = proc.stderr.read() if proc.stderr else ""
-            pytest.fail(f"bench emulator exited early: {stderr}")
-        if line.startswith("export "):
-            key, _, value = line.removeprefix("export ").strip().partition("=")
-            exports[key] = value
-        assert time.monotonic() < deadline, "bench emulator printed no exports in time"
-    assert exports["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
-    cli_env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "AWS_PAGER": "",
-        **exports,
-    }
-    try:
-        yield cli_env
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        assert proc.returncode == 0, err
-        assert "every sandbox is gone" in out
-        leftovers = _processes_under(tmp_path)
-        assert not leftovers, f"sandbox processes survived the emulator: {leftovers}"
+    with serve(tmp_path / "state") as server:
+        assert server.exports["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+        yield server.client_env(tmp_path)
+    leftovers = _processes_under(tmp_path)
+    assert not leftovers, f"sandbox processes survived the emulator: {leftovers}"
 
 
 def _processes_under(root: Path) -> list[str]:
