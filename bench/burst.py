@@ -17,6 +17,7 @@ import contextlib
 import http.client
 import io
 import json
+import math
 import ssl
 import sys
 import threading
@@ -45,6 +46,8 @@ _switch_lock = threading.Lock()
 _local = threading.local()
 _GATE_HOOK_ID = "bench-burst-gate"
 PARK_TIMEOUT_S = 120.0
+# A target that holds work for its own capacity says for how long (ms); AWS never does.
+QUEUED_HEADER = "x-bench-queued-ms"
 
 
 class _Gate:
@@ -189,6 +192,7 @@ class InvokeOutcome:
     response: dict[str, Any] | None = None  # the fixture's JSON answer
     tail_lines: list[str] = field(default_factory=list)  # decoded X-Amz-Log-Result
     launch_skew_ms: float | None = None
+    queued_ms: float | None = None  # the target's X-Bench-Queued-Ms; None when it is silent
 
 
 @dataclass
@@ -281,8 +285,27 @@ def _invoke_from(
     latency = (time.perf_counter_ns() - start_ns) / 1e6
     send_ns = start_ns - run_start_ns
     if failure is not None:
-        return _outcome_from_error(failure, send_ns, latency)
-    return _outcome_from_response(response, body, send_ns, latency)
+        outcome = _outcome_from_error(failure, send_ns, latency)
+        error_response = failure.response if isinstance(failure, ClientError) else {}
+        meta = error_response.get("ResponseMetadata", {})
+    else:
+        outcome = _outcome_from_response(response, body, send_ns, latency)
+        meta = response.get("ResponseMetadata", {})
+    # Both senders (botocore's and the burst's raw one) end in botocore's parsed response,
+    # so this is the one place the target's own headers are read.
+    outcome.queued_ms = _queued_ms(meta.get("HTTPHeaders") or {})
+    return outcome
+
+
+def _queued_ms(headers: dict[str, str]) -> float | None:
+    raw = headers.get(QUEUED_HEADER)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def _outcome_from_error(exc: Exception, send_ns: int, latency_ms: float) -> InvokeOutcome:

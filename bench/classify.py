@@ -85,6 +85,7 @@ def make_record(
         "start_type": "unknown",
         "report_sources": [],
         "launch_skew_ms": outcome.launch_skew_ms,
+        "queued_ms": outcome.queued_ms,
     }
     found = tail_report(outcome)
     if found is not None:

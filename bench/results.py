@@ -37,8 +37,11 @@ INVOCATION_KEYS: tuple[str, ...] = (
     "error_type", "duration_ms", "billed_duration_ms", "init_duration_ms",
     "restore_duration_ms", "max_memory_used_mb", "memory_size_mb", "sandbox_id",
     "sandbox_invocation", "init_to_invoke_gap_ms", "start_type", "report_sources",
-    "launch_skew_ms",
+    "launch_skew_ms", "queued_ms",
 )
+# Keys added after schema version 1 was first written: a record without them is read
+# with null there (nothing was measured), any other missing key is an error.
+ADDED_KEYS = ("queued_ms",)
 _KEY_SET = frozenset(INVOCATION_KEYS)
 _ALL_KEYS = operator.itemgetter(*INVOCATION_KEYS)
 # Columns that are numbers; the others are categories (_CATEGORY_KEYS) or Python objects.
@@ -46,7 +49,7 @@ _INT_KEYS = ("memory_mb", "round", "seq", "client_send_ns")  # always present
 _FLOAT_KEYS = (
     "package_mb", "client_latency_ms", "duration_ms", "billed_duration_ms",
     "init_duration_ms", "restore_duration_ms", "max_memory_used_mb", "memory_size_mb",
-    "sandbox_invocation", "init_to_invoke_gap_ms", "launch_skew_ms",
+    "sandbox_invocation", "init_to_invoke_gap_ms", "launch_skew_ms", "queued_ms",
 )
 _NUMERIC_TYPES = frozenset({int, float, type(None)})  # bool is its own type: excluded
 _ENUMS = {
@@ -397,6 +400,13 @@ def _check_keys(file: Path, chunk: list[dict[str, Any]], before: int) -> None:
             )
 
 
+def _with_added_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """A record written before ADDED_KEYS existed, with null there."""
+    if all(key in record for key in ADDED_KEYS):
+        return record
+    return {**dict.fromkeys(ADDED_KEYS), **record}
+
+
 def _load_invocations(file: Path) -> tuple[pd.DataFrame, int]:
     columns = _Columns(file)
     skipped = 0
@@ -447,8 +457,9 @@ class _Columns:
             if set(map(len, chunk)) - {len(_KEY_SET)}:
                 raise KeyError
         except KeyError:
+            chunk = [_with_added_keys(record) for record in chunk]
             _check_keys(self.file, chunk, self.count)  # raises, naming the record
-            raise
+            rows = list(map(_ALL_KEYS, chunk))
         self.count += len(chunk)
         if not chunk:
             return

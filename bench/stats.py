@@ -36,7 +36,8 @@ SUMMARY_COLUMNS = (
     "cell", *CELL_KEYS,
     "n_cold", "n_warm", "n_proactive", "n_unknown", "n_failed", "n_throttled",
     "init_p50", "init_p50_ci_low", "init_p50_ci_high", "init_p90", "init_p99", "init_max",
-    "cold_latency_p50", "cold_latency_p99", "cold_duration_p50", "cold_rest_p50",
+    "cold_latency_p50", "cold_latency_p99", "cold_duration_p50", "cold_queued_p50",
+    "cold_rest_p50",
     "warm_duration_p50", "max_memory_used_mb", "cost_per_million_usd",
     "unstable", "unstable_reason",
 )  # fmt: skip
@@ -115,8 +116,17 @@ def _summarise_cell(cell: str, group: pd.DataFrame) -> dict[str, Any]:
     duration = group["duration_ms"].to_numpy(dtype=float)
     cold_latency = latency[cold]
     cold_latency = cold_latency[~np.isnan(cold_latency)]
-    # Where the cold client latency goes: what neither Init nor Duration explains.
-    rest = (latency - duration - group["init_duration_ms"].to_numpy(dtype=float))[cold]
+    # Where the cold client latency goes: Init, Duration, the target's wait for capacity
+    # (queued_ms, null where the target does not say) and the rest.
+    queued_all = (
+        group["queued_ms"].to_numpy(dtype=float)
+        if "queued_ms" in group
+        else np.full(len(group), np.nan)
+    )
+    queued = queued_all[cold]
+    queued = queued[~np.isnan(queued)]
+    init_all = group["init_duration_ms"].to_numpy(dtype=float)
+    rest = (latency - duration - init_all - np.nan_to_num(queued_all))[cold]
     rest = rest[~np.isnan(rest)]
     cold_duration = duration[cold]
     warm_duration = duration[warm]
@@ -145,6 +155,7 @@ def _summarise_cell(cell: str, group: pd.DataFrame) -> dict[str, Any]:
         "cold_latency_p50": lat50,
         "cold_latency_p99": lat99,
         "cold_duration_p50": _percentiles(cold_duration[~np.isnan(cold_duration)], (50,))[0],
+        "cold_queued_p50": _percentiles(queued, (50,))[0],
         "cold_rest_p50": _percentiles(rest, (50,))[0],
         "warm_duration_p50": _percentiles(warm_duration[~np.isnan(warm_duration)], (50,))[0],
         "max_memory_used_mb": float(memory.max()) if len(memory) else float("nan"),

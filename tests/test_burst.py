@@ -93,6 +93,30 @@ def test_a_burst_after_a_bump_lands_on_fresh_sandboxes(
     assert again.response["invocation"] == 2
     report, _ = tail_report(again)
     assert report.init_duration_ms is None
+    assert again.queued_ms is not None  # the single-invoke path reads the header too
+
+
+def test_inits_beyond_the_hosts_capacity_wait_and_the_wait_is_not_init(
+    deployed: tuple[Target, ControlPlane, str],
+) -> None:
+    from bench.emulator.cgroups import INIT_MIN_VCPUS
+
+    target, cp, name = deployed
+    admission = target.emulator_info()["admission"]
+    bump(cp, name, "burst-queue")
+    result = fire_burst(target.lambda_client(3), name, _payloads(3, 4), run_start_ns=0)
+    assert [o.status for o in result.outcomes] == ["success"] * 3, result.outcomes
+    queued = [o.queued_ms for o in result.outcomes]
+    assert all(q is not None and q >= 0 for q in queued), queued
+    if admission["sandbox_capacity_vcpus"] < 3 * INIT_MIN_VCPUS:  # not all three fit at once
+        assert max(queued) > 0, queued
+    for outcome in result.outcomes:
+        report, _ = tail_report(outcome)
+        # The wait is part of what the client saw, and of neither Init nor Duration.
+        spent = report.init_duration_ms + report.duration_ms + outcome.queued_ms
+        assert spent <= outcome.client_latency_ms, (spent, outcome.client_latency_ms)
+    after = target.emulator_info()["admission"]
+    assert after["admitted"] >= admission["admitted"] + 3
 
 
 def test_throttles_are_recorded_and_never_retried(

@@ -62,6 +62,12 @@ def _manager_section(info: ManagerInfo) -> dict[str, Any]:
             "events": info.oversubscription_events,
             "max_cpu_share": info.max_cpu_share,
         },
+        "admission": {
+            "host_reserve_vcpus": info.host_reserve_vcpus,
+            "sandbox_capacity_vcpus": info.sandbox_capacity_vcpus,
+            "admitted": info.admitted,
+            "admitted_after_wait": info.admitted_after_wait,
+        },
         "sandboxes_started": info.sandboxes_started,
         "sandboxes_live": info.sandboxes_live,
     }

@@ -46,6 +46,7 @@ class InvokeResult:
     log_tail: str | None = None  # last 4 KB of this invocation's log, when asked for
     executed_version: str = "$LATEST"
     request_id: str = ""
+    queued_ms: float | None = None  # held for this host's capacity before INIT_START/START
 
 
 class Throttled(Exception):  # named after Lambda's own error, hence no Error suffix
@@ -86,8 +87,13 @@ class ManagerInfo:
     host_cpus: int
     host_cpu_model: str
     runtime_substitutions: dict[str, str] = field(default_factory=dict)
+    # Work that wanted more CPU than the sandboxes may have (it ran alone, cut to that).
     oversubscription_events: int = 0
-    max_cpu_share: float = 0.0  # peak sum of live sandboxes' CPU shares / host cores
+    max_cpu_share: float = 0.0  # peak CPU admitted to sandbox work / host cores
+    host_reserve_vcpus: float = 0.0  # kept free for the endpoint and the driver
+    sandbox_capacity_vcpus: float = 0.0  # CPUs sandbox work may use at once
+    admitted: int = 0  # inits and invocations admitted
+    admitted_after_wait: int = 0  # of which had to wait for capacity
     sandboxes_started: int = 0
     sandboxes_live: int = 0
 

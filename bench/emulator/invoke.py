@@ -32,6 +32,9 @@ MAX_RESPONSE_PAYLOAD = 6_291_456
 ASYNC_RETRY_FOR_S = 300.0
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 RUNNABLE = ("python", "nodejs", "java")  # runtimes the local sandboxes can start
+# How long the local target held an invocation for this host's capacity (ms). AWS never
+# sends it: there every environment has its own CPU.
+QUEUED_HEADER = "X-Bench-Queued-Ms"
 
 
 def _sandbox_refusal(spec: FunctionSpec, exc: BenchError) -> AwsError:
@@ -118,6 +121,8 @@ class Invoker:
             headers["X-Amz-Function-Error"] = function_error
         if tail and result.log_tail is not None:
             headers["X-Amz-Log-Result"] = base64.b64encode(result.log_tail.encode()).decode()
+        if result.queued_ms is not None:
+            headers[QUEUED_HEADER] = f"{result.queued_ms:.3f}"
         return web.Response(body=body, status=200, content_type="application/json", headers=headers)
 
     async def _run_async(self, spec: FunctionSpec, payload: bytes, reserved: int | None) -> None:

@@ -20,6 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.emulator import cgroups
+from bench.emulator.capacity import HOST_RESERVE_VCPUS, Admission, Ticket, sandbox_capacity
 from bench.emulator.contracts import (
     FunctionSpec,
     InvokeResult,
@@ -54,11 +55,10 @@ class SandboxManager:
         self._stopping: set[asyncio.Task[None]] = set()
         self._closing = False
         self._host_cpus = len(os.sched_getaffinity(0))
+        self._admission = Admission(sandbox_capacity(self._host_cpus))
         self._subs: dict[str, str] = {}
         self._started = 0
-        self._oversub = 0
-        self._live_share = 0.0
-        self._max_share = 0.0
+        self._oversized = 0  # work that wanted more CPU than the host can give sandboxes
 
     async def invoke(
         self,
@@ -76,22 +76,41 @@ class SandboxManager:
             raise Throttled("ReservedFunctionConcurrentInvocationLimitExceeded")
         self._inflight[name] += 1
         sb: Sandbox | None = None
+        ticket: Ticket | None = None
         try:
+            # Whether this is a cold start is decided on arrival, as on AWS (which would
+            # scale out at once); only then does the work wait for this host's capacity.
             sb = self._take_idle(spec)
             if sb is None:
+                share = cgroups.cpu_share(spec.memory_mb)
+                ticket = await self._admit(max(share, cgroups.INIT_MIN_VCPUS))
                 sb = await self._new_sandbox(spec)
                 status, etype, doc = await sb.wait_init()
+                ticket.shrink(sb.share)  # the invocation runs at its memory's share
                 if status != "ready":
-                    return sb.init_failed(request_id, status, etype, doc, log_tail)
-            return await sb.invoke(payload, request_id, log_tail)
+                    result = sb.init_failed(request_id, status, etype, doc, log_tail)
+                    result.queued_ms = ticket.queued_ms
+                    return result
+            else:
+                ticket = await self._admit(sb.share)
+            result = await sb.invoke(payload, request_id, log_tail)
+            result.queued_ms = ticket.queued_ms
+            return result
         except BaseException:
             if sb is not None:
                 sb.broken = True  # cancelled or failed half-way: its state is unknown
             raise
         finally:
+            if ticket is not None:
+                ticket.release()
             self._inflight[name] -= 1
             if sb is not None:
                 self._release(sb)
+
+    async def _admit(self, demand: float) -> Ticket:
+        if demand > self._admission.capacity:
+            self._oversized += 1
+        return await self._admission.acquire(demand)
 
     def _take_idle(self, spec: FunctionSpec) -> Sandbox | None:
         stack = self._idle.get((spec.name, spec.revision_id))
@@ -125,10 +144,6 @@ class SandboxManager:
         sb.proc.exited.add_done_callback(lambda _: self._evict(sb))
         self._live.add(sb)
         self._started += 1
-        self._live_share += sb.share
-        if self._live_share > self._host_cpus:
-            self._oversub += 1
-        self._max_share = max(self._max_share, self._live_share / self._host_cpus)
         try:
             await sb.start()
         except BaseException:
@@ -155,7 +170,6 @@ class SandboxManager:
         if sb not in self._live:
             return
         self._live.discard(sb)
-        self._live_share -= sb.share
         task = asyncio.get_running_loop().create_task(sb.stop())
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
@@ -188,8 +202,12 @@ class SandboxManager:
             host_cpus=self._host_cpus,
             host_cpu_model=_host_cpu_model(),
             runtime_substitutions=dict(self._subs),
-            oversubscription_events=self._oversub,
-            max_cpu_share=round(self._max_share, 3),
+            oversubscription_events=self._oversized,
+            max_cpu_share=round(self._admission.peak / self._host_cpus, 3),
+            host_reserve_vcpus=HOST_RESERVE_VCPUS,
+            sandbox_capacity_vcpus=self._admission.capacity,
+            admitted=self._admission.admitted,
+            admitted_after_wait=self._admission.waited,
             sandboxes_started=self._started,
             sandboxes_live=len(self._live),
         )

@@ -178,7 +178,8 @@ def latency_ecdf(invocations: pd.DataFrame) -> str:
 
 
 def latency_breakdown(summary: pd.DataFrame) -> str:
-    """Where the cold client latency goes: medians of Init, Duration and the rest per cell."""
+    """Where the cold client latency goes: medians of Init, Duration, the wait for the
+    target's capacity (when it says) and the rest per cell."""
     import numpy as np
 
     rows = summary[summary["cold_latency_p50"].notna()]
@@ -190,8 +191,11 @@ def latency_breakdown(summary: pd.DataFrame) -> str:
         y = np.arange(len(rows))[::-1]
         left = np.zeros(len(rows))
         parts = (("init_p50", "Init Duration"), ("cold_duration_p50", "Duration"),
-                 ("cold_rest_p50", "the rest (network, API, queueing)"))  # fmt: skip
+                 ("cold_queued_p50", "queued for the host's capacity"),
+                 ("cold_rest_p50", "the rest (network, API)"))  # fmt: skip
         for i, (column, label) in enumerate(parts):
+            if column not in rows or rows[column].isna().all():
+                continue  # a target that does not say how long it held work (AWS)
             width = np.clip(np.nan_to_num(rows[column].to_numpy(dtype=float)), 0, None)
             ax.barh(y, width, left=left, color=COLORS[i], label=label, height=0.7)
             left += width

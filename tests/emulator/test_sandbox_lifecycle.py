@@ -312,20 +312,40 @@ def test_init_phase_limit_times_out_the_sandbox(run_sandboxes, sandbox_kit, monk
     run_sandboxes(scenario)
 
 
-def test_cpu_oversubscription_is_counted(run_sandboxes, sandbox_kit):
+def test_sandbox_work_never_exceeds_the_hosts_capacity(run_sandboxes, sandbox_kit):
     spec = sandbox_kit.spec(memory_mb=1769)
 
     async def scenario(m, sink):
         host = m.info().host_cpus
         n = host + 1  # one vCPU each: one more sandbox than the host has cores
-        await asyncio.gather(
+        results = await asyncio.gather(
             *(sandbox_kit.invoke(m, spec, {"action": "sleep", "s": 0.2}) for _ in range(n))
         )
-        return host, m.info()
+        return n, [r for _, r in results], m.info()
 
-    host, info = run_sandboxes(scenario)
+    n, results, info = run_sandboxes(scenario)
+    assert all(r.function_error is None for r in results)
+    assert info.sandbox_capacity_vcpus == info.host_cpus - info.host_reserve_vcpus
+    # Never more admitted than the capacity, so some of them waited, and said so.
+    assert info.max_cpu_share * info.host_cpus <= info.sandbox_capacity_vcpus + 1e-6
+    assert info.admitted == n and info.admitted_after_wait >= 1
+    assert sum(r.queued_ms > 0 for r in results) == info.admitted_after_wait
+    assert info.oversubscription_events == 0
+
+
+def test_work_bigger_than_the_host_runs_alone_and_is_counted(run_sandboxes, sandbox_kit):
+    spec = sandbox_kit.spec(memory_mb=10240)  # 5.8 vCPUs
+
+    async def scenario(m, sink):
+        _, result = await sandbox_kit.invoke(m, spec, {})
+        return result, m.info()
+
+    result, info = run_sandboxes(scenario)
+    if info.sandbox_capacity_vcpus >= 10240 / 1769:
+        pytest.skip(f"{info.host_cpus} CPUs can give a 10 GB sandbox its share")
+    assert result.function_error is None and result.queued_ms == 0.0
     assert info.oversubscription_events == 1
-    assert info.max_cpu_share == pytest.approx((host + 1) / host, abs=0.001)
+    assert info.max_cpu_share * info.host_cpus == pytest.approx(info.sandbox_capacity_vcpus)
 
 
 def test_java_runtime_through_our_bootstrap(run_sandboxes, sandbox_kit, tmp_path):
