@@ -2,8 +2,9 @@
 
 RequestResponse waits for the sandbox and maps its InvokeResult onto the response headers
 (X-Amz-Function-Error, X-Amz-Log-Result, X-Amz-Executed-Version). Event answers 202 at
-once and runs in the background, retrying throttles for a while as Lambda's internal
-queue does. DryRun only checks that the call would be allowed.
+once and hands the event to Lambda's internal queue (events.py). DryRun only checks that
+the call would be allowed. Every kind runs under the request id of the API request, and
+checks its payload as Lambda does first (empty is `{}`, anything else must be JSON).
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ import base64
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from aiohttp import web
 
 from bench.emulator.contracts import FunctionSpec, InvokeResult, Sandboxes, Throttled
 from bench.emulator.errors import AwsError, invalid_param, state_conflict, too_many_requests
+from bench.emulator.events import EventQueue
+from bench.emulator.validate import check_payload
 from bench.errors import BenchError
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
     from bench.emulator.functions import Function, Registry
 
 log = logging.getLogger(__name__)
@@ -29,12 +33,13 @@ log = logging.getLogger(__name__)
 MAX_SYNC_PAYLOAD = 6_291_456
 MAX_ASYNC_PAYLOAD = 1_048_576
 MAX_RESPONSE_PAYLOAD = 6_291_456
-ASYNC_RETRY_FOR_S = 300.0
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 RUNNABLE = ("python", "nodejs", "java")  # runtimes the local sandboxes can start
 # How long the local target held an invocation for this host's capacity (ms). AWS never
 # sends it: there every environment has its own CPU.
 QUEUED_HEADER = "X-Bench-Queued-Ms"
+# The id the server answers a request under (set by its middleware for every request).
+REQUEST_ID = web.RequestKey("request_id", str)
 
 
 def _sandbox_refusal(spec: FunctionSpec, exc: BenchError) -> AwsError:
@@ -60,8 +65,16 @@ class Invoker:
     def __init__(self, registry: Registry, sandboxes: Sandboxes) -> None:
         self.registry = registry
         self.sandboxes = sandboxes
-        self.background: set[asyncio.Task[None]] = set()
-        self.async_dropped = 0  # Event invokes given up after throttling for too long
+        self.events = EventQueue(sandboxes)
+
+    @property
+    def background(self) -> set[asyncio.Task[None]]:
+        return self.events.tasks
+
+    @property
+    def async_dropped(self) -> int:
+        """Event invokes given up: retries exhausted or older than their maximum age."""
+        return self.events.dropped
 
     async def invoke(self, fn: Function, request: web.Request) -> web.Response:
         from aiohttp import web
@@ -80,17 +93,17 @@ class Invoker:
                 f"Request must be smaller than {limit} bytes for the {operation} operation",
                 413,
             )
+        payload = check_payload(payload)
         if fn.state != "Active" or fn.current is None:
             raise state_conflict(fn.state)
         spec = self.registry.spec(fn)
+        # The id the API request is answered under is the invocation's, as on Lambda.
+        request_id = request.get(REQUEST_ID) or str(uuid.uuid4())
         if kind == "DryRun":
             return web.Response(status=204)
         if kind == "Event":
-            task = asyncio.create_task(self._run_async(spec, payload, fn.reserved))
-            self.background.add(task)
-            task.add_done_callback(self.background.discard)
-            return web.Response(status=202)
-        request_id = str(uuid.uuid4())
+            self.events.submit(fn.name, request_id, payload, self._resolver(fn.name))
+            return web.Response(status=202, headers={"x-amzn-RequestId": request_id})
         tail = request.headers.get("X-Amz-Log-Type") == "Tail"
         try:
             result = await self.sandboxes.invoke(
@@ -125,31 +138,16 @@ class Invoker:
             headers[QUEUED_HEADER] = f"{result.queued_ms:.3f}"
         return web.Response(body=body, status=200, content_type="application/json", headers=headers)
 
-    async def _run_async(self, spec: FunctionSpec, payload: bytes, reserved: int | None) -> None:
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + ASYNC_RETRY_FOR_S
-        delay = 0.2
-        request_id = str(uuid.uuid4())
-        while True:
+    def _resolver(self, name: str) -> Callable[[], tuple[FunctionSpec, int | None] | None]:
+        """Each retry runs the function as it is then, or not at all once it is deleted."""
+
+        def resolve() -> tuple[FunctionSpec, int | None] | None:
             try:
-                await self.sandboxes.invoke(
-                    spec,
-                    payload,
-                    request_id=request_id,
-                    reserved_concurrency=reserved,
-                    log_tail=False,
-                )
-                return
-            except Throttled:
-                if loop.time() + delay > give_up:
-                    self.async_dropped += 1
-                    log.warning("async invoke of %s dropped after throttling", spec.name)
-                    return
-                await asyncio.sleep(delay)  # Lambda's queue backs off before retrying
-                delay = min(delay * 2, 5.0)
-            except BenchError as exc:  # an async invoke has no caller to report to
-                log.warning("async invoke of %s refused: %s", spec.name, exc)
-                return
-            except Exception:
-                log.exception("async invoke of %s failed", spec.name)
-                return
+                fn = self.registry.get(name)
+            except AwsError:
+                return None
+            if fn.current is None:
+                return None
+            return self.registry.spec(fn), fn.reserved
+
+        return resolve

@@ -25,6 +25,7 @@ from bench.emulator.errors import (
     not_found,
     validation,
 )
+from bench.emulator.event_config_api import EventConfigApi
 from bench.emulator.functions import Config, Function, Registry, now_stamp, parse_ref
 from bench.emulator.invoke import Invoker
 
@@ -105,6 +106,11 @@ class LambdaApi:
         self.sandboxes = sandboxes
         self.functions_dir = functions_dir
         self.invoker = Invoker(registry, sandboxes)
+        self.event_configs = EventConfigApi(
+            self.invoker.events,
+            self._fn,
+            lambda ref: registry.arn(parse_ref(ref)[0], "$LATEST"),
+        )
 
     def routes(self) -> list[tuple[str, str, Any, str]]:
         """(method, path, handler, operation name) for the server's router."""
@@ -147,6 +153,7 @@ class LambdaApi:
             ("GET", "/2017-03-31/tags/{Resource}", self.list_tags, "ListTags"),
             ("GET", "/2016-08-19/account-settings", self.account_settings, "GetAccountSettings"),
             ("GET", "/2016-08-19/account-settings/", self.account_settings, "GetAccountSettings"),
+            *self.event_configs.routes(),
         ]
 
     def _fn(self, request: web.Request, *, qualified_error: bool = False) -> Function:
@@ -322,6 +329,7 @@ class LambdaApi:
     async def delete_function(self, request: web.Request) -> web.Response:
         fn = self._fn(request)
         self.registry.delete(fn)
+        self.invoker.events.forget(fn.name)
         self.sandboxes.retire(fn.name, None)
         return _empty(204)
 

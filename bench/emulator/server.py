@@ -27,6 +27,7 @@ from bench.emulator.auth import (
     check_signature,
 )
 from bench.emulator.errors import AwsError, logs_error, too_large, too_many_requests
+from bench.emulator.invoke import REQUEST_ID
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -146,6 +147,7 @@ class _Front:
         from aiohttp import web
 
         request_id = str(uuid.uuid4())
+        request[REQUEST_ID] = request_id  # Invoke runs the function under this id
         is_logs = request.headers.get("X-Amz-Target", "").startswith(LOGS_PREFIX)
         try:
             await self.authorise(request, is_logs)

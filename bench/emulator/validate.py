@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from bench.emulator.errors import invalid_param, validation
+from bench.emulator.errors import AwsError, invalid_param, validation
 
 # The enum AWS lists in its error message (recorded 2026-01), in AWS's own order.
 RUNTIMES = [
@@ -195,3 +195,69 @@ def check_logging(logging: Any, name: str, current: dict[str, str] | None) -> di
         merged.pop("ApplicationLogLevel", None)
         merged.pop("SystemLogLevel", None)
     return merged
+
+
+# Lambda parses Invoke payloads with Jackson and words its errors so; the tail names the
+# place, with the source redacted as AWS now does.
+_JACKSON_VALUES = "(JSON String, Number, Array, Object or token 'null', 'true' or 'false')"
+_JACKSON_AT = (
+    "\n at [Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); "
+    "line: {line}, column: {column}]"
+)
+_TOKEN_END = frozenset(" \t\r\n,:[]{}\"'")
+_TOKEN_SHOWN = 256  # Jackson cuts a long unrecognized token off with "..."
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"Non-standard token '{name}'")
+
+
+def _jackson_message(text: str, exc: ValueError) -> str:
+    pos = getattr(exc, "pos", 0) or 0
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 2
+    where = _JACKSON_AT.format(line=line, column=column)
+    if pos >= len(text):
+        return "Unexpected end-of-input: expected a valid value" + where
+    char = text[pos]
+    reason = str(getattr(exc, "msg", exc))
+    if char.isalpha() and reason.startswith(("Expecting value", "Non-standard")):
+        end = pos
+        while end < len(text) and text[end] not in _TOKEN_END:
+            end += 1
+        where = _JACKSON_AT.format(line=line, column=column + end - pos)
+        token = text[pos:end]
+        if len(token) > _TOKEN_SHOWN:
+            token = token[:_TOKEN_SHOWN] + "..."
+        return f"Unrecognized token '{token}': was expecting {_JACKSON_VALUES}" + where
+    head = f"Unexpected character ('{char}' (code {ord(char)}))"
+    if reason.startswith("Expecting property name"):
+        return head + ": was expecting double-quote to start field name" + where
+    if reason.startswith("Expecting ',' delimiter"):
+        kind = "Object" if text.rfind("{", 0, pos) > text.rfind("[", 0, pos) else "Array"
+        return head + f": was expecting comma to separate {kind} entries" + where
+    return head + f": expected a valid value {_JACKSON_VALUES}" + where
+
+
+def check_payload(payload: bytes) -> bytes:
+    """An Invoke payload as Lambda hands it on: `{}` when empty, else JSON or a 400."""
+    if not payload.strip():
+        return b"{}"
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        kind = "start" if "start byte" in exc.reason else "middle"
+        byte = payload[exc.start] if kind == "start" else payload[min(exc.end, len(payload) - 1)]
+        raise _bad_payload(f"Invalid UTF-8 {kind} byte 0x{byte:02x}") from None
+    try:
+        # Jackson stops after the first value, so trailing text is not an error there.
+        json.JSONDecoder(parse_constant=_reject_constant).raw_decode(text.lstrip())
+    except ValueError as exc:
+        stripped = text.lstrip()
+        raise _bad_payload(_jackson_message(stripped, exc)) from None
+    return payload
+
+
+def _bad_payload(detail: str) -> AwsError:
+    message = f"Could not parse request body into json: Could not parse payload into json: {detail}"
+    return AwsError("InvalidRequestContentException", message, 400)
