@@ -14,7 +14,7 @@ CORE = [
     "bench/matrix.py",
     "bench/runtimes.py",
     "bench/errors.py",
-    "bench/results.py",
+    "bench/results",
     "bench/logs.py",
     "bench/cost.py",
     "bench/stats.py",

@@ -9,21 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from bench.burst import InvokeOutcome
 from bench.logs import PlatformRecord, parse_line
 from bench.matrix import Cell
-
-REPORT_FIELDS = (
-    "duration_ms",
-    "billed_duration_ms",
-    "init_duration_ms",
-    "restore_duration_ms",
-    "max_memory_used_mb",
-    "memory_size_mb",
-)
-START_TYPES = ("cold", "warm", "proactive", "unknown")
+from bench.results.schema import REPORT_FIELDS, REPORT_SOURCES, START_TYPES, InvocationRecord
 
 
 def bench_event(run_id: str, cell_id: str, round_: int, seq: int) -> bytes:
@@ -62,7 +53,7 @@ def make_record(
         if isinstance(init_end, int | float) and isinstance(invoke_start, int | float)
         else None
     )
-    record: dict[str, Any] = {
+    typed: InvocationRecord = {
         "run": run_id,
         "cell": cell.id,
         "runtime": cell.runtime,
@@ -78,7 +69,12 @@ def make_record(
         "client_latency_ms": round(outcome.client_latency_ms, 3),
         "status": outcome.status,
         "error_type": outcome.error_type,
-        **dict.fromkeys(REPORT_FIELDS),
+        "duration_ms": None,
+        "billed_duration_ms": None,
+        "init_duration_ms": None,
+        "restore_duration_ms": None,
+        "max_memory_used_mb": None,
+        "memory_size_mb": None,
         "sandbox_id": response.get("sandbox_id"),
         "sandbox_invocation": response.get("invocation"),
         "init_to_invoke_gap_ms": gap,
@@ -87,6 +83,7 @@ def make_record(
         "launch_skew_ms": outcome.launch_skew_ms,
         "queued_ms": outcome.queued_ms,
     }
+    record = cast(dict[str, Any], typed)
     found = tail_report(outcome)
     if found is not None:
         apply_report(record, found[0], "tail")
@@ -176,7 +173,7 @@ def completeness(records: list[dict[str, Any]], disagreements: int) -> dict[str,
             "expected": len(expected),
             "matched": sum(source in r["report_sources"] for r in expected),
         }
-        for source in ("tail", "cloudwatch")
+        for source in REPORT_SOURCES
     }
     section["disagreements"] = disagreements
     return section

@@ -49,6 +49,13 @@ RegionOpt = Annotated[
 ProfileOpt = Annotated[
     str | None, typer.Option("--profile", help="AWS profile (default: AWS_PROFILE).")
 ]
+LenientOpt = Annotated[
+    bool,
+    typer.Option(
+        "--lenient",
+        help="Leave out records no run can produce (named in the report) instead of stopping.",
+    ),
+]
 EndpointOpt = Annotated[
     str | None,
     typer.Option("--endpoint-url", help="A Lambda-compatible endpoint instead of AWS's."),
@@ -166,12 +173,13 @@ def estimate(matrix: MatrixArg) -> None:
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory, e.g. results/<run_id>.")],
     reports: ReportsOpt = Path("reports"),
+    lenient: LenientOpt = False,
 ) -> None:
     """Render the self-contained HTML report of one run."""
     from bench.report import render_run
 
     try:
-        path = render_run(run_dir, reports)
+        path = render_run(run_dir, reports, lenient=lenient)
     except BenchError as exc:
         _fail(exc)
     typer.echo(str(path))
@@ -195,13 +203,15 @@ def compare(
         float, typer.Option("--alpha", help="Mann-Whitney U p-value below which it is real.")
     ] = 0.002,
     reports: ReportsOpt = Path("reports"),
+    lenient: LenientOpt = False,
 ) -> None:
     """Judge NEW against BASE. Exit 1 on any regression, 0 on none, 2 on bad input."""
     from bench.report import format_compare_table, render_compare
 
     try:
         outcome = render_compare(
-            base, new, reports, metrics=metric or ["init_duration_ms"], factor=factor, alpha=alpha
+            base, new, reports, metrics=metric or ["init_duration_ms"], factor=factor, alpha=alpha,
+            lenient=lenient,
         )
     except BenchError as exc:
         _fail(exc)
@@ -220,12 +230,13 @@ def history(
         str | None, typer.Option("--name", help="Matrix name (default: every name found).")
     ] = None,
     reports: ReportsOpt = Path("reports"),
+    lenient: LenientOpt = False,
 ) -> None:
     """Trend of each cell's median Init Duration across runs of the same matrix."""
     from bench.report import render_history
 
     try:
-        paths = render_history(results, reports, name=name)
+        paths = render_history(results, reports, name=name, lenient=lenient)
     except BenchError as exc:
         _fail(exc)
     for path in paths:

@@ -48,6 +48,16 @@ from bench.errors import EXIT_OK, EXIT_RUN_FAILED, InputError, TargetError
 from bench.matrix import Cell, Matrix, load_matrix, parse_matrix
 from bench.pacing import RateLimiter
 from bench.progress import RunProgress, print_summary, sigint_stops
+from bench.results import (
+    RunWriter,
+    new_manifest,
+    new_run_id,
+    parse_timestamp,
+    read_manifest,
+    read_records,
+    run_suffix,
+    utc_timestamp,
+)
 from bench.target import Target, build_platform, open_target
 
 # CloudWatch Logs allows 5 FilterLogEvents a second per account and region, shared.
@@ -77,10 +87,6 @@ class RunOutcome:
     run_dir: Path
     report_path: Path | None
     status: str
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def load_run_matrix(options: RunOptions) -> Matrix:
@@ -146,16 +152,25 @@ def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
             raise TargetError(f"{where}: {_one_line(exc)}") from None
 
 
-def _load_prior(options: RunOptions, matrix: Matrix) -> dict[str, Any]:
-    import json
+@dataclass
+class Prior:
+    """What a killed run left: its manifest and every record it wrote."""
+
+    manifest: dict[str, Any]
+    records: list[dict[str, Any]]
+
+
+def _load_prior(options: RunOptions, matrix: Matrix) -> Prior:
+    """The run to resume, read before anything changes: a corrupt record in the middle
+    of its invocations.jsonl stops the resume and leaves the file as it is."""
+    from bench.errors import ResultsFormatError
 
     run_dir = options.results_root / str(options.resume)
     try:
-        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"--resume {options.resume}: cannot read {run_dir}/manifest.json ({exc})"
-        ) from None
+        manifest = read_manifest(run_dir)
+        records, _partial_tail = read_records(run_dir)
+    except ResultsFormatError as exc:
+        raise InputError(f"--resume {options.resume}: {exc}; nothing was changed") from None
     if manifest.get("matrix") != matrix.model_dump(mode="json"):
         raise InputError(
             f"--resume {options.resume}: {options.matrix_path} is not the matrix that run used; "
@@ -163,7 +178,7 @@ def _load_prior(options: RunOptions, matrix: Matrix) -> dict[str, Any]:
         )
     if manifest.get("status") == "complete":
         raise InputError(f"--resume {options.resume}: that run is already complete")
-    return dict(manifest)
+    return Prior(dict(manifest), records)
 
 
 def _cost_section(estimate: Any) -> dict[str, Any]:
@@ -243,22 +258,20 @@ class Experiment:
 
     # ----------------------------------------------------------------- setup
 
-    def _open_results(self, prior: dict[str, Any] | None) -> None:
-        from bench.results import SCHEMA_VERSION as RESULTS_SCHEMA_VERSION
-        from bench.results import RunWriter, new_run_id
-
+    def _open_results(self, prior: Prior | None) -> None:
         if prior is not None:
-            run_id = str(prior["run_id"])
+            run_id = str(prior.manifest["run_id"])
             self.writer = RunWriter.open_existing(self.options.results_root, run_id)
-            self.manifest = prior
+            self.manifest = prior.manifest
             self.manifest.update(status="running", finished=None)
-            done = {cid for cid, c in prior["cells"].items() if c.get("status") == "complete"}
-            for cid, cell in prior["cells"].items():
+            cells = self.manifest["cells"]
+            done = {cid for cid, c in cells.items() if c.get("status") == "complete"}
+            for cid, cell in cells.items():
                 if cid not in done:  # failed cells get another chance
                     cell.update(status="pending", error=None)
-            self.records = [r for r in _read_records(self.writer.path) if r["cell"] in done]
+            self.records = [r for r in prior.records if r["cell"] in done]
             # client_send_ns stays relative to the original start, not to this process's.
-            started = datetime.fromisoformat(str(prior["started"]).replace("Z", "+00:00"))
+            started = parse_timestamp(str(self.manifest["started"]))
             elapsed_ns = int((datetime.now(UTC) - started).total_seconds() * 1e9)
             self.run_start_ns = time.perf_counter_ns() - elapsed_ns
             # The killed run's REPORT lines are older than this process: search from its start.
@@ -268,23 +281,18 @@ class Experiment:
         else:
             run_id = new_run_id(self.matrix.name)
             self.writer = RunWriter.create(self.options.results_root, run_id)
-            self.manifest = {
-                "schema_version": RESULTS_SCHEMA_VERSION,
-                "run_id": run_id,
-                "tool": {"name": "coldbench", "version": __version__},
-                "matrix": self.matrix.model_dump(mode="json"),
-                "matrix_name": self.matrix.name,
-                "target": self.target.describe(),
-                "started": _now_iso(),
-                "finished": None,
-                "status": "running",
-                "cells": {},
-                "completeness": None,
-                "start_types": None,
-                "cost": _cost_section(self.estimate),
-            }
+            self.manifest = dict(
+                new_manifest(
+                    run_id=run_id,
+                    tool_version=__version__,
+                    matrix=self.matrix.model_dump(mode="json"),
+                    target=self.target.describe(),
+                    started=utc_timestamp(),
+                    cost=_cost_section(self.estimate),
+                )
+            )
         self.run_id = run_id
-        self.run_rand = run_id.rsplit("-", 1)[-1]
+        self.run_rand = run_suffix(run_id)
         for index, cell in enumerate(self.cells):
             artifact = self.artifacts[cell.id]
             files = artifact.files if isinstance(artifact.files, int) else len(artifact.files)
@@ -308,11 +316,11 @@ class Experiment:
 
     # ----------------------------------------------------------------- the run
 
-    def run(self, prior: dict[str, Any] | None) -> RunOutcome:
+    def run(self, prior: Prior | None) -> RunOutcome:
         pending = [
             (i, c)
             for i, c in enumerate(self.cells)
-            if prior is None or prior["cells"].get(c.id, {}).get("status") != "complete"
+            if prior is None or prior.manifest["cells"].get(c.id, {}).get("status") != "complete"
         ]
         # Reservations must fit before the first resource exists.
         check_unreserved_concurrency(self.cp, self.matrix.burst * len(pending))
@@ -351,7 +359,7 @@ class Experiment:
         resources behind; the error itself goes on to the caller."""
         with contextlib.suppress(Exception):
             self._event("warning", f"run stopped by {_one_line(exc)}")
-            self.manifest.update(status="partial", finished=_now_iso())
+            self.manifest.update(status="partial", finished=utc_timestamp())
             self._save_manifest()
         if not self.options.keep:
             names = [c["function_name"] for c in self.manifest.get("cells", {}).values()]
@@ -567,7 +575,7 @@ class Experiment:
                 completeness=counts,
                 start_types=start_types,
                 status=status,
-                finished=_now_iso(),
+                finished=utc_timestamp(),
             )
             self.manifest["cost"]["actual_usd"] = round(actual_cost(self.records), 6)
             self._save_manifest()
@@ -601,19 +609,6 @@ class Experiment:
             self.console.print(f"report: {report_path}")
         code = EXIT_OK if status == "complete" else EXIT_RUN_FAILED
         return RunOutcome(exit_code=code, run_dir=run_dir, report_path=report_path, status=status)
-
-
-def _read_records(run_dir: Path) -> list[dict[str, Any]]:
-    import json
-
-    records = []
-    path = Path(run_dir) / "invocations.jsonl"
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue  # the trailing line a crash cut short
-    return records
 
 
 def _one_line(exc: BaseException) -> str:

@@ -3,7 +3,6 @@ docs/results-format.md, with seeded lognormal Init Durations and planted effects
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from bench.matrix import Cell
+from bench.results import START_TYPES, Manifest, RunWriter, new_manifest, utc_timestamp
 
 DEFAULT_RUNTIMES = ("python3.12", "nodejs22.x")
 DEFAULT_MEMORY = (128, 512, 1769)
@@ -116,6 +116,7 @@ def _cell_records(
         "start_type": start_type,
         "report_sources": [[] if t else ["tail", "cloudwatch"] for t in throttled],
         "launch_skew_ms": np.where(cold, 0.8, np.nan),
+        "queued_ms": np.nan,
     })  # fmt: skip
 
 
@@ -125,7 +126,8 @@ def invocations_frame(spec: SyntheticRun) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def manifest(spec: SyntheticRun, records: pd.DataFrame) -> dict[str, Any]:
+def manifest(spec: SyntheticRun, records: pd.DataFrame) -> Manifest:
+    """The manifest the driver would write for this run, built by the same schema."""
     local = {
         "cpu_limits": spec.cpu_limits, "cgroup_version": 1, "host_cpus": 2,
         "host_cpu_model": "Synthetic CPU @ 2.0GHz",
@@ -135,56 +137,61 @@ def manifest(spec: SyntheticRun, records: pd.DataFrame) -> dict[str, Any]:
     starts = records["start_type"].value_counts()
     expected = int(records["request_id"].notna().sum())
     finished = None if spec.status == "running" else spec.started + timedelta(minutes=3)
-    return {
-        "schema_version": 1,
-        "run_id": spec.id(),
-        "tool": {"name": "coldbench", "version": spec.tool_version},
-        "matrix": {"name": spec.name, "cold_starts": spec.cold, "burst": spec.burst,
-                   "warm_invocations": spec.warm},
-        "matrix_name": spec.name,
-        "target": {
+    doc = new_manifest(
+        run_id=spec.id(),
+        tool_version=spec.tool_version,
+        matrix={"name": spec.name, "cold_starts": spec.cold, "burst": spec.burst,
+                "warm_invocations": spec.warm},
+        target={
             "kind": spec.target_kind,
             "region": "us-east-1",
+            "account_id": None,
+            "stage": "synth",
             "endpoint_url": "http://127.0.0.1:40123" if spec.target_kind == "local" else None,
             "local": local if spec.target_kind == "local" else None,
         },
-        "started": spec.started.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "finished": finished.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if finished else None,
-        "status": spec.status,
-        "cells": {
+        started=utc_timestamp(spec.started),
+        cost={"estimate_usd": 0.0012, "worst_case_usd": 0.003, "actual_usd": None,
+              "price_table": "2026-08-01"},
+    )  # fmt: skip
+    doc.update(
+        finished=utc_timestamp(finished) if finished else None,
+        status=spec.status,
+        cells={
             cell.id: {
                 "runtime": cell.runtime, "memory_mb": cell.memory_mb,
                 "architecture": cell.architecture, "package_mb": cell.package_mb,
                 "package_kind": cell.package_kind, "function_name": f"bench-local-synth-{i:02d}",
                 "artifact": {"sha256": f"{i:064x}", "zipped_bytes": 1000 + i,
-                             "unzipped_bytes": 3000 + i, "files": 3},
+                             "unzipped_bytes": 3000 + i, "files": 3, "built_for": None},
                 "status": "complete", "error": None,
             }
             for i, cell in enumerate(spec.cells)
         },
-        "completeness": {
+        completeness={
             "tail": {"expected": expected, "matched": expected},
             "cloudwatch": {"expected": expected, "matched": expected},
             "disagreements": 0,
         },
-        "start_types": {k: int(starts.get(k, 0)) for k in ("cold", "warm", "proactive", "unknown")},
-        "cost": {"estimate_usd": 0.0012, "worst_case_usd": 0.003, "actual_usd": None,
-                 "price_table": "2026-08-01"},
-    }
+        start_types={k: int(starts.get(k, 0)) for k in START_TYPES},
+    )  # fmt: skip
+    return doc
+
+
+def records_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The frame as JSON-ready records: numpy scalars as Python numbers, NaN as null."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    return plain.to_dict("records")  # type: ignore[return-value]
 
 
 def write_run(root: Path, spec: SyntheticRun | None = None, **overrides: Any) -> Path:
-    """Write results/<run_id>/ for `spec` (or SyntheticRun(**overrides)); returns the dir."""
+    """Write results/<run_id>/ for `spec` (or SyntheticRun(**overrides)) through the
+    harness's own writer; returns the dir."""
     spec = spec or SyntheticRun(**overrides)
     records = invocations_frame(spec)
-    run_dir = root / spec.id()
-    run_dir.mkdir(parents=True)
-    records.to_json(run_dir / "invocations.jsonl", orient="records", lines=True)
-    (run_dir / "manifest.json").write_text(json.dumps(manifest(spec, records), indent=2))
-    events = [
-        {"ts": spec.started.isoformat(), "kind": "throttle", "cell": cell, "detail": "429"}
-        for cell in records.loc[records["status"] == "throttled", "cell"]
-    ]
-    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-    (run_dir / "report-lines.log").write_text("")
-    return run_dir
+    with RunWriter.create(root, spec.id()) as writer:
+        writer.write_manifest(manifest(spec, records))
+        writer.append_invocations(records_of(records))
+        for cell in records.loc[records["status"] == "throttled", "cell"]:
+            writer.append_event("throttle", "429", cell=cell, ts=utc_timestamp(spec.started))
+        return writer.path

@@ -47,7 +47,8 @@ def test_runs_in_start_order_and_the_regression_marked(results: Path, tmp_path: 
     assert order == sorted(order)
     assert f'<td class="l mark-regression">{SLOW}</td>' in html
     assert html.count("l mark-regression") == 1
-    assert "not-a-run: FileNotFoundError" in html  # listed, not silently dropped
+    # listed, not silently dropped
+    assert "not-a-run: manifest.json: missing; not a run directory" in html
     assert html.count("<svg") == 1  # one chart for the one runtime
     again = render_history(results, tmp_path / "again", name="nightly")[0]
     assert again.read_bytes() == page.read_bytes()

@@ -41,6 +41,10 @@ def record(**overrides: Any) -> dict[str, Any]:
         report_sources=["tail"], launch_skew_ms=0.8,
     )
     base.update(overrides)
+    if "request_id" not in overrides:  # one request id per invocation, as Lambda gives
+        first = (base["phase"], base["round"]) == ("cold", 1)
+        base["request_id"] = f"r-{base['seq']}" if first else \
+            f"r-{base['phase']}-{base['round']}-{base['seq']}"
     return base
 
 
@@ -238,14 +242,20 @@ def test_bad_manifests_are_one_line_errors(
     assert str(run_dir) in str(info.value)
 
 
-def test_missing_invocations_file_is_an_empty_run(tmp_path: Path) -> None:
+def test_missing_invocations_file_is_refused_or_named_when_lenient(tmp_path: Path) -> None:
     run_dir = tmp_path / RUN_ID
     run_dir.mkdir()
     (run_dir / "manifest.json").write_text(json.dumps(manifest(status="aborted")))
-    run = load_run(run_dir)
+    with pytest.raises(ResultsFormatError, match=r"invocations\.jsonl: missing; every run writes "
+                       r"one .*--lenient to report") as caught:
+        load_run(run_dir)
+    assert "\n" not in str(caught.value)
+    run = load_run(run_dir, lenient=True)
     assert run.status == "aborted"
     assert len(run.invocations) == 0
     assert list(run.invocations.columns) == list(INVOCATION_KEYS)
+    assert run.dropped == ["invocations.jsonl: missing; every run writes one (empty when "
+                           "nothing ran)"]
 
 
 def test_open_existing_resumes_after_a_partial_tail(tmp_path: Path) -> None:
@@ -357,7 +367,7 @@ def test_utc_timestamp_in_events(tmp_path: Path) -> None:
 def test_chunk_boundaries_do_not_change_the_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int
 ) -> None:
-    monkeypatch.setattr("bench.results._CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr("bench.results.reader._CHUNK_BYTES", chunk_bytes)
     with RunWriter.create(tmp_path, RUN_ID) as writer:
         writer.write_manifest(manifest())
         for i in range(1, 41):
@@ -388,7 +398,7 @@ def test_a_complete_but_corrupt_last_line_is_not_a_partial_tail(tmp_path: Path) 
 
 
 def test_a_line_longer_than_a_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bench.results._CHUNK_BYTES", 256)
+    monkeypatch.setattr("bench.results.reader._CHUNK_BYTES", 256)
     with RunWriter.create(tmp_path, RUN_ID) as writer:
         writer.write_manifest(manifest())
         writer.append_invocation(record(seq=1, error_type="E" * 5000))
@@ -401,7 +411,7 @@ def test_a_line_longer_than_a_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_columns_are_typed_the_same_across_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bench.results._CHUNK_BYTES", 64)  # about one record per chunk
+    monkeypatch.setattr("bench.results.reader._CHUNK_BYTES", 64)  # about one record per chunk
     with RunWriter.create(tmp_path, RUN_ID) as writer:
         writer.write_manifest(manifest())
         writer.append_invocation(record(seq=1, cell="b-cell", error_type="E1"))

@@ -112,3 +112,36 @@ def test_the_driver_never_branches_on_the_target_kind() -> None:
             if isinstance(node, ast.ImportFrom) and node.module == "bench.matrix":
                 names = {alias.name for alias in node.names}
                 assert not names & {"LocalTarget", "AwsTarget"}, f"{module}.py imports {names}"
+
+
+def test_resume_stops_at_a_corrupt_middle_line_and_changes_nothing(
+    workdir: Path, bench_cli: Callable[..., Result], opened: list[Any]
+) -> None:
+    """A corrupt record in the middle is never dropped and the file never rewritten."""
+    from bench.matrix import load_matrix
+    from bench.results import RunWriter, new_manifest, utc_timestamp
+    from tests.synthetic import SyntheticRun, invocations_frame, records_of
+
+    (workdir / "m.yaml").write_text(GOOD.format(budget=1))
+    matrix = load_matrix(workdir / "m.yaml")
+    spec = SyntheticRun(name="tiny", cells=matrix.cells(), cold=4, warm=0, burst=2)
+    with RunWriter.create(workdir / "results", spec.id()) as writer:
+        writer.write_manifest(new_manifest(
+            run_id=spec.id(), tool_version="0.1.0", matrix=matrix.model_dump(mode="json"),
+            target={"kind": "local"}, started=utc_timestamp(), cost={},
+        ))  # fmt: skip
+        writer.append_invocations(records_of(invocations_frame(spec)))
+    path = workdir / "results" / spec.id() / "invocations.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    lines[2] = lines[2][: len(lines[2]) // 2] + "\n"  # a record cut in the middle of the file
+    path.write_text("".join(lines))
+    before = path.read_bytes()
+    result = bench_cli("run", "m.yaml", "--resume", spec.id())
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert len(message.splitlines()) == 1, message
+    assert f"--resume {spec.id()}: results/{spec.id()}/invocations.jsonl:3: not valid JSON" \
+        in message
+    assert "nothing was changed" in message
+    assert path.read_bytes() == before
+    assert opened == []

@@ -118,6 +118,7 @@ def _describe(loaded: LoadedRun) -> dict[str, Any]:
         "started": loaded.manifest.get("started"),
         "target": f"{target['kind']}, {where}",
         "tool": (loaded.manifest.get("tool") or {}).get("version", "?"),
+        "dropped": loaded.dropped,
     }
 
 
@@ -129,9 +130,10 @@ def render_compare(
     metrics: list[str],
     factor: float = 1.1,
     alpha: float = 0.002,
+    lenient: bool = False,
 ) -> CompareOutcome:
     """Judge NEW against BASE per cell and metric; write the HTML page and return the rows."""
-    base_run, new_run = load_runs([Path(base), Path(new)])
+    base_run, new_run = load_runs([Path(base), Path(new)], lenient=lenient)
     metrics = list(dict.fromkeys(metrics))
     rows = compare_runs(
         base_run.invocations, new_run.invocations, base_run.manifest, new_run.manifest,

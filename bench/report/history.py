@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from bench.errors import InputError, ResultsFormatError
 from bench.report import charts
 from bench.report.html import render, svg
 from bench.report.load import load_run, matrix_name
+from bench.results import MANIFEST, read_manifest
 
 COMPARE_FACTOR = 1.1
 COMPARE_ALPHA = 0.002
@@ -23,19 +23,19 @@ def _scan(results_root: Path) -> tuple[dict[str, list[tuple[str, Path]]], list[s
     skipped = []
     for run_dir in sorted(p for p in results_root.iterdir() if p.is_dir()):
         try:
-            manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+            manifest = read_manifest(run_dir)
             name = matrix_name(manifest)
-            if not name:
-                raise KeyError("matrix_name")
+            if not name or "started" not in manifest:
+                raise ResultsFormatError(f"{run_dir / MANIFEST}: no matrix_name or started")
             groups.setdefault(name, []).append((str(manifest["started"]), run_dir))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            skipped.append(f"{run_dir.name}: {type(exc).__name__}")
+        except ResultsFormatError as exc:
+            skipped.append(f"{run_dir.name}: {str(exc).removeprefix(str(run_dir) + '/')}")
     for runs in groups.values():
         runs.sort()
     return groups, skipped
 
 
-def _history_rows(run_dirs: list[Path]) -> tuple[Any, list[dict[str, Any]]]:
+def _history_rows(run_dirs: list[Path], lenient: bool) -> tuple[Any, list[dict[str, Any]]]:
     import pandas as pd
 
     from bench.stats import cell_summary, compare_runs
@@ -43,7 +43,7 @@ def _history_rows(run_dirs: list[Path]) -> tuple[Any, list[dict[str, Any]]]:
     frames, runs = [], []
     previous = None
     for order, run_dir in enumerate(run_dirs):
-        loaded = load_run(run_dir)
+        loaded = load_run(run_dir, lenient=lenient)
         summary = cell_summary(loaded.invocations)
         flagged: set[str] = set()
         if previous is not None:
@@ -61,7 +61,8 @@ def _history_rows(run_dirs: list[Path]) -> tuple[Any, list[dict[str, Any]]]:
         frames.append(summary)
         runs.append({"order": order, "run_id": loaded.run_id, "started": started,
                      "status": loaded.status, "cells": len(summary),
-                     "regressions": sorted(flagged)})  # fmt: skip
+                     "regressions": sorted(flagged),
+                     "dropped": [f"{loaded.run_id}: {d}" for d in loaded.dropped]})  # fmt: skip
         previous = loaded
     return pd.concat(frames, ignore_index=True), runs
 
@@ -70,7 +71,9 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
-def render_history(results_root: Path, reports_dir: Path, *, name: str | None = None) -> list[Path]:
+def render_history(
+    results_root: Path, reports_dir: Path, *, name: str | None = None, lenient: bool = False
+) -> list[Path]:
     """One page per matrix name (reports/history-<name>.html); returns the paths written."""
     results_root = Path(results_root)
     if not results_root.is_dir():
@@ -88,7 +91,7 @@ def render_history(results_root: Path, reports_dir: Path, *, name: str | None = 
     reports_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for name_found in sorted(groups):
-        points, runs = _history_rows([run_dir for _, run_dir in groups[name_found]])
+        points, runs = _history_rows([run_dir for _, run_dir in groups[name_found]], lenient)
         runtimes = sorted(points["runtime"].dropna().astype(str).unique())
         html = render(
             "history.html.j2",

@@ -20,9 +20,9 @@ def matrix_name(manifest: dict[str, Any]) -> str:
     return str(manifest.get("matrix_name") or (manifest.get("matrix") or {}).get("name") or "")
 
 
-def load_run(run_dir: Path) -> LoadedRun:
+def load_run(run_dir: Path, *, lenient: bool = False) -> LoadedRun:
     """The run as bench.results reads it, after checking the fields every page shows."""
-    loaded = _load_run(Path(run_dir))
+    loaded = _load_run(Path(run_dir), lenient=lenient)
     where = Path(run_dir) / MANIFEST
     manifest = loaded.manifest
     for key in ("run_id", "started", "target"):
@@ -44,8 +44,8 @@ USED_COLUMNS = (
 _TEXT_COLUMNS = ("cell", "runtime", "architecture", "package_kind", "status", "start_type")
 
 
-def _slim_load(run_dir: Path) -> LoadedRun:
-    loaded = load_run(run_dir)
+def _slim_load(run_dir: Path, lenient: bool = False) -> LoadedRun:
+    loaded = load_run(run_dir, lenient=lenient)
     frame = loaded.invocations[list(USED_COLUMNS)].copy()
     for column in _TEXT_COLUMNS:
         # Categories also make the frame cheap to send back from a worker process.
@@ -54,7 +54,7 @@ def _slim_load(run_dir: Path) -> LoadedRun:
     return loaded
 
 
-def load_runs(run_dirs: list[Path]) -> list[LoadedRun]:
+def load_runs(run_dirs: list[Path], *, lenient: bool = False) -> list[LoadedRun]:
     """Several runs, parsed side by side in worker processes where the host has the cores
     (parsing JSON is most of a compare's time); only the columns the report uses."""
     import multiprocessing
@@ -63,14 +63,15 @@ def load_runs(run_dirs: list[Path]) -> list[LoadedRun]:
     if len(run_dirs) < 2 or (os.cpu_count() or 1) < 2 or "fork" not in (
         multiprocessing.get_all_start_methods()
     ):
-        return [_slim_load(Path(d)) for d in run_dirs]
+        return [_slim_load(Path(d), lenient) for d in run_dirs]
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("fork")  # the parent already imported bench
     try:
         with ProcessPoolExecutor(max_workers=min(len(run_dirs), 2), mp_context=context) as pool:
-            return list(pool.map(_slim_load, [Path(d) for d in run_dirs]))
+            dirs = [Path(d) for d in run_dirs]
+            return list(pool.map(_slim_load, dirs, [lenient] * len(dirs)))
     except (OSError, BrokenProcessPool):
         # No worker processes here (no /dev/shm, a process limit): the same, one by one.
-        return [_slim_load(Path(d)) for d in run_dirs]
+        return [_slim_load(Path(d), lenient) for d in run_dirs]

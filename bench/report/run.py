@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from bench.report import charts
 from bench.report.html import number, render, svg
 from bench.report.load import LoadedRun, load_run, matrix_name
+from bench.results.schema import START_TYPES, STATUSES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,13 +102,14 @@ def page_context(loaded: LoadedRun, summary: pd.DataFrame) -> dict[str, Any]:
         "tool_version": (manifest.get("tool") or {}).get("version", "?"),
         "target": _target_facts(manifest),
         "records": len(inv),
-        "start_types": [(k, starts.get(k, 0)) for k in ("cold", "warm", "proactive", "unknown")],
-        "statuses": [(k, statuses.get(k, 0)) for k in ("success", "error", "timeout", "throttled")],
+        "start_types": [(k, starts.get(k, 0)) for k in START_TYPES],
+        "statuses": [(k, statuses.get(k, 0)) for k in STATUSES],
         "events": sorted(events.items()),
         "completeness": _completeness(manifest),
         "disagreements": (manifest.get("completeness") or {}).get("disagreements", "–"),
         "failed_cells": _failed_cells(manifest),
         "skipped_lines": loaded.skipped_lines,
+        "dropped": loaded.dropped,
         "cost": manifest.get("cost") or {},
         "rows": _table_rows(summary),
         "unstable": int(summary["unstable"].sum()) if len(summary) else 0,
@@ -123,11 +125,11 @@ def page_context(loaded: LoadedRun, summary: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def render_run(run_dir: Path, reports_dir: Path) -> Path:
+def render_run(run_dir: Path, reports_dir: Path, *, lenient: bool = False) -> Path:
     """Write reports/<run_id>.html for one results directory; returns its path."""
     from bench.stats import cell_summary
 
-    loaded = load_run(Path(run_dir))
+    loaded = load_run(Path(run_dir), lenient=lenient)
     summary = cell_summary(loaded.invocations)
     html = render("run.html.j2", **page_context(loaded, summary))
     reports_dir = Path(reports_dir)
