@@ -9,6 +9,7 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -188,6 +189,7 @@ def open_target(
             stage=stage or matrix.stage,
             function_timeout_s=matrix.timeout_s,
             region=region or "us-east-1",
+            runtimes=matrix.runtimes,
         )
     assert isinstance(spec, AwsTarget)
     return open_aws_target(
@@ -208,9 +210,13 @@ def open_local_target(
     stage: str = "local",
     function_timeout_s: int = 30,
     region: str = "us-east-1",
+    runtimes: Sequence[str] = (),
     **emulator_options: Any,
 ) -> Target:
-    """Start an in-process emulator on loopback and describe it as a target."""
+    """Start an in-process emulator on loopback and describe it as a target.
+
+    The `runtimes` are resolved before anything is measured: a Node or JDK build fetched on
+    first use downloads now, with its progress on stderr, not inside a cold start."""
     from bench.emulator.app import Emulator
     from bench.emulator.contracts import SandboxSettings
 
@@ -222,6 +228,7 @@ def open_local_target(
     )
     try:
         emulator.start()
+        emulator.prepare_runtimes(runtimes)
     except BaseException:
         emulator.stop()
         raise

@@ -15,10 +15,9 @@ import shutil
 import signal
 import socket
 import string
-import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -108,6 +107,7 @@ class Emulator:
         self._lambda: LambdaApi | None = None
         self._quota: QuotaLimiter | None = None
         self._stopped = False
+        self._runtimes: dict[str, dict[str, Any]] = {}
 
     # Delays may be changed on a running emulator (tests widen the InProgress window);
     # they apply to the next create or update.
@@ -265,6 +265,15 @@ class Emulator:
     ) -> None:
         self.stop()
 
+    def prepare_runtimes(self, runtimes: Iterable[str]) -> None:
+        """Resolve (and fetch, on first use on this machine) what runs each runtime, so a
+        download happens before anything is measured, with its progress on stderr."""
+        from bench.emulator.runtimes import resolve
+
+        for runtime in dict.fromkeys(runtimes):
+            found = resolve(runtime, configured=_configured(self._settings, runtime))
+            self._runtimes[runtime] = found.info()
+
     # --- facts -----------------------------------------------------------------------
 
     def info(self) -> dict[str, Any]:
@@ -276,6 +285,7 @@ class Emulator:
         out["throttles"] = dict(self._quota.throttles) if self._quota is not None else {}
         out["requests"] = dict(self._quota.requests) if self._quota is not None else {}
         out["async_invokes_dropped"] = self._lambda.invoker.async_dropped if self._lambda else 0
+        out["runtimes"] = dict(self._runtimes)
         out["log_delay_s"] = self.log_delay_s
         out["endpoint_url"] = self.endpoint_url or None
         return out
@@ -298,6 +308,8 @@ class Emulator:
 def emulator_info() -> dict[str, Any]:
     """What this machine can emulate, without starting a server (`bench emulator --info`)."""
     from bench.emulator.logstore import LogStore
+    from bench.emulator.runtimes import runtimes_dir
+    from bench.emulator.runtimes.resolution import RUNTIMES, describe_all
 
     scratch = Path(tempfile.mkdtemp(prefix="coldbench-info-"))
     try:
@@ -309,12 +321,17 @@ def emulator_info() -> dict[str, Any]:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     out["quota_mode"] = False
-    out["local_runtimes"] = {
-        "python": f"CPython {sys.version.split()[0]}",
-        "node": shutil.which("node"),
-        "java": shutil.which("java"),
-    }
+    out["runtimes"] = describe_all(list(RUNTIMES), lambda runtime: None)
+    out["runtimes_dir"] = str(runtimes_dir())
     return out
+
+
+def _configured(settings: SandboxSettings, runtime: str) -> str | None:
+    if runtime.startswith("nodejs"):
+        return settings.node_binary
+    if runtime.startswith("java"):
+        return settings.java_binary
+    return None
 
 
 def serve_forever(

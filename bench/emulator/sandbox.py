@@ -125,7 +125,9 @@ class SandboxManager:
         return None
 
     async def _new_sandbox(self, spec: FunctionSpec) -> Sandbox:
-        launch = launch_for(
+        # Off the loop: the first sandbox of a runtime may fetch it or compile its bootstrap.
+        launch = await asyncio.to_thread(
+            launch_for,
             spec.runtime,
             spec.handler,
             spec.code_dir,

@@ -93,7 +93,11 @@ def test_emulator_info_without_a_server() -> None:
     info = emulator_info()
     assert isinstance(info["cpu_limits"], bool)
     assert info["host_cpus"] >= 1
-    assert info["local_runtimes"]["python"].startswith("CPython 3.")
+    python = info["runtimes"]["python3.12"]
+    assert python["runs_on"].startswith("CPython 3.") and python["binary"]
+    assert python["real"] == (python["substitution"] is None)
+    assert set(info["runtimes"]) >= {"nodejs22.x", "java21", "java25"}
+    assert info["runtimes_dir"].endswith("runtimes")
 
 
 def test_requests_are_counted_per_api(api: Any) -> None:

