@@ -267,11 +267,11 @@ class Emulator:
 
     def prepare_runtimes(self, runtimes: Iterable[str]) -> None:
         """Resolve (and fetch, on first use on this machine) what runs each runtime, so a
-        download happens before anything is measured, with its progress on stderr."""
-        from bench.emulator.runtimes import resolve
+        download or a compile happens before anything is measured, with progress on stderr."""
+        from bench.emulator.runtimes import prepare
 
         for runtime in dict.fromkeys(runtimes):
-            found = resolve(runtime, configured=_configured(self._settings, runtime))
+            found = prepare(runtime, configured=_configured(self._settings, runtime))
             self._runtimes[runtime] = found.info()
 
     # --- facts -----------------------------------------------------------------------

@@ -30,6 +30,17 @@ CI_METHOD = (
 )
 
 
+def _runtimes_ran_on(local: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(runtime, what ran it, substituted) per runtime; older manifests name only the
+    substitutions."""
+    subs = local.get("runtime_substitutions") or {}
+    rows = {runtime: (text, True) for runtime, text in subs.items()}
+    for runtime, ran in (local.get("runtimes") or {}).items():
+        if runtime not in rows and ran.get("real"):
+            rows[runtime] = (f"{ran.get('runs_on')} ({ran.get('source')})", False)
+    return [(runtime, text, substituted) for runtime, (text, substituted) in sorted(rows.items())]
+
+
 def _target_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     target = manifest["target"]
     local = target.get("local") or {}
@@ -43,7 +54,7 @@ def _target_facts(manifest: dict[str, Any]) -> dict[str, Any]:
         )  # fmt: skip
         facts["cgroup_version"] = local.get("cgroup_version")
         facts["host"] = f"{local.get('host_cpus', '?')} CPUs, {local.get('host_cpu_model', '?')}"
-        facts["substitutions"] = sorted((local.get("runtime_substitutions") or {}).items())
+        facts["runtimes"] = _runtimes_ran_on(local)
         over = local.get("oversubscription") or {}
         facts["oversubscription"] = (
             f"{over.get('events', 0)} events, peak CPU share {over.get('max_cpu_share', '?')}"

