@@ -256,8 +256,13 @@ def cleanup(
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     endpoint_url: EndpointOpt = None,
+    artifact_bucket: Annotated[
+        str | None,
+        typer.Option("--artifact-bucket", help="Also delete the stage's packages in this bucket."),
+    ] = None,
 ) -> None:
-    """Delete tagged leftovers: functions, log groups, and the role when nothing uses it."""
+    """Delete tagged leftovers: functions, log groups, packages in the artifact bucket, and
+    the role when nothing uses it."""
     from bench.housekeeping import cleanup as do_cleanup
     from bench.housekeeping import format_cleanup
 
@@ -270,6 +275,7 @@ def cleanup(
             region=region,
             profile=profile,
             endpoint_url=endpoint_url,
+            artifact_bucket=artifact_bucket,
         )
     except BenchError as exc:
         _fail(exc)
@@ -336,9 +342,19 @@ def emulator(
         bool,
         typer.Option("--info", help="Print what this machine can emulate (cgroups, runtimes)."),
     ] = False,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fault",
+            help="Answer an API call with an AWS error for a while, for testing a client: "
+            "OPERATION:ERROR_CODE:WINDOW[:MESSAGE] or OPERATION:delay=SECONDS:WINDOW, "
+            "WINDOW like 40s or 2x. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the local Lambda + CloudWatch Logs endpoint on loopback until Ctrl-C."""
     from bench.emulator.app import emulator_info, serve_forever
+    from bench.emulator.faults import parse_fault
 
     if info:
         import json
@@ -346,7 +362,10 @@ def emulator(
         typer.echo(json.dumps(emulator_info(), indent=2, sort_keys=True))
         return
     try:
-        serve_forever(port=port, state_dir=state_dir, quota_mode=quota_mode, echo=typer.echo)
+        faults = [parse_fault(spec) for spec in fault or []]
+        serve_forever(
+            port=port, state_dir=state_dir, quota_mode=quota_mode, echo=typer.echo, faults=faults
+        )
     except BenchError as exc:
         _fail(exc)
 

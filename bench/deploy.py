@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -25,10 +25,14 @@ from bench.pacing import RateLimiter, is_conflict, is_throttle, retry_call
 # staying at 12 leaves room for whatever else the account does.
 CONTROL_PLANE_RATE_PER_S = 12.0
 LOG_RETENTION_DAYS = 3
-DIRECT_UPLOAD_LIMIT_BYTES = 50 * 1024 * 1024
 # AWS refuses reserved concurrency that leaves the account fewer unreserved than this.
 MIN_UNRESERVED = 100
 SETTLE_TIMEOUT_S = 300.0
+# A new execution role takes a while to reach Lambda; tools that deploy functions for a
+# living wait about two minutes for it (docs/aws.md).
+ROLE_PROPAGATION_DEADLINE_S = 120.0
+# Throttles and update conflicts: this many attempts, with jittered exponential back-off.
+RETRY_ATTEMPTS = 12
 
 EventSink = Callable[[str, str, "str | None"], None]
 
@@ -67,6 +71,10 @@ class ControlPlane:
     poll_interval_s: float
     on_event: EventSink | None = None
     s3_client: Any = None
+    propagation_deadline_s: float = ROLE_PROPAGATION_DEADLINE_S
+    max_backoff_s: float = 5.0
+    # (bucket, key) of every package this control plane uploaded; teardown deletes them.
+    uploaded: set[tuple[str, str]] = field(default_factory=set)
 
     @classmethod
     def from_target(
@@ -78,15 +86,23 @@ class ControlPlane:
             poll_interval_s=target.poll_interval_s,
             on_event=on_event,
             s3_client=target.s3_client() if target.artifact_bucket else None,
+            propagation_deadline_s=ROLE_PROPAGATION_DEADLINE_S,
         )
 
     def call(self, fn: Callable[[], Any], what: str, cell: str | None = None) -> Any:
-        """Retry throttles, update conflicts and IAM propagation with jittered backoff."""
+        """Retry throttles and update conflicts (RETRY_ATTEMPTS times) and IAM propagation
+        (until ROLE_PROPAGATION_DEADLINE_S), with jittered backoff."""
+        deadline = time.monotonic() + self.propagation_deadline_s
+        others = 0
 
         def retryable(exc: Exception) -> bool:
+            nonlocal others
+            if is_role_propagation_error(exc):
+                return time.monotonic() < deadline
             if is_conflict(exc) and "already exist" in str(exc).lower():
                 return False
-            return is_throttle(exc) or is_conflict(exc) or is_role_propagation_error(exc)
+            others += 1
+            return others < RETRY_ATTEMPTS and (is_throttle(exc) or is_conflict(exc))
 
         def report(exc: Exception, attempt: int, delay: float) -> None:
             if self.on_event is not None:
@@ -95,7 +111,19 @@ class ControlPlane:
                     "retry", f"{what}: {code}, attempt {attempt}, next in {delay:.2f}s", cell
                 )
 
-        return retry_call(fn, retry_on=retryable, attempts=12, on_retry=report)
+        try:
+            return retry_call(
+                fn, retry_on=retryable, attempts=1_000_000, max_s=self.max_backoff_s,
+                on_retry=report,
+            )  # fmt: skip
+        except ClientError as exc:
+            if not is_role_propagation_error(exc):
+                raise
+            raise TargetError(
+                f"{what}: the execution role had not reached Lambda after "
+                f"{self.propagation_deadline_s:.0f}s ({exc.response['Error']['Message'][:120]}); "
+                "run again, or give target.role_arn of a role that exists already"
+            ) from None
 
 
 @dataclass
@@ -180,6 +208,23 @@ def deploy_function(cp: ControlPlane, spec: FunctionSpec) -> None:
         spec.cell_id,
     )
     code = _code_location(cp, spec)
+    try:
+        _create(cp, spec, code)
+    except ClientError as exc:
+        if not (is_conflict(exc) and "already exist" in str(exc).lower()):
+            raise
+        _adopt_own(cp, spec)
+    cp.call(
+        lambda: cp.lambda_client.put_function_concurrency(
+            FunctionName=spec.name, ReservedConcurrentExecutions=spec.reserved_concurrency
+        ),
+        "PutFunctionConcurrency",
+        spec.cell_id,
+    )
+    wait_settled(cp, spec.name, spec.cell_id)
+
+
+def _create(cp: ControlPlane, spec: FunctionSpec, code: dict[str, Any]) -> None:
     cp.call(
         lambda: cp.lambda_client.create_function(
             FunctionName=spec.name,
@@ -197,22 +242,54 @@ def deploy_function(cp: ControlPlane, spec: FunctionSpec) -> None:
         "CreateFunction",
         spec.cell_id,
     )
-    cp.call(
-        lambda: cp.lambda_client.put_function_concurrency(
-            FunctionName=spec.name, ReservedConcurrentExecutions=spec.reserved_concurrency
-        ),
-        "PutFunctionConcurrency",
-        spec.cell_id,
+
+
+def _adopt_own(cp: ControlPlane, spec: FunctionSpec) -> None:
+    """CreateFunction said the function exists. When the SDK retried a create whose answer
+    was lost (a read timeout), it does, and it is ours: this run's tags and this very
+    package. Anything else is someone else's function and stays untouched."""
+    found = cp.call(
+        lambda: cp.lambda_client.get_function(FunctionName=spec.name), "GetFunction", spec.cell_id
     )
-    wait_settled(cp, spec.name, spec.cell_id)
+    tags = found.get("Tags") or {}
+    ours = all(tags.get(k) == spec.tags[k] for k in ("bench:run", "bench:cell"))
+    same_code = found["Configuration"].get("CodeSha256") == _lambda_sha256(spec.sha256)
+    if not (ours and same_code):
+        raise TargetError(
+            f"function {spec.name} exists already and is not this run's "
+            f"(run tag {tags.get('bench:run')!r}); delete it (bench cleanup) and run again"
+        )
+    if cp.on_event is not None:
+        cp.on_event(
+            "retry",
+            "CreateFunction: the function exists with this run's tags and package (an earlier "
+            "attempt's answer was lost); carrying on with it",
+            spec.cell_id,
+        )
+
+
+def _lambda_sha256(hex_digest: str) -> str:
+    """Lambda's CodeSha256 is the base64 of the zip's SHA-256, not its hex."""
+    import base64
+
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+def artifact_key(stage: str, run_id: str, sha256: str) -> str:
+    """Under the stage's prefix (which the harness policy grants) and the run's, so a
+    teardown or `bench cleanup --run` deletes exactly what that run uploaded."""
+    from bench.iam import artifact_key_prefix
+
+    return f"{artifact_key_prefix(stage)}{run_id.rsplit('-', 1)[-1]}/{sha256}.zip"
 
 
 def _code_location(cp: ControlPlane, spec: FunctionSpec) -> dict[str, Any]:
-    if spec.zipped_bytes > DIRECT_UPLOAD_LIMIT_BYTES and spec.artifact_bucket:
-        from bench.iam import artifact_key_prefix
+    from bench.fixtures.limits import fits_direct_upload
 
-        key = f"{artifact_key_prefix(spec.tags['bench:stage'])}{spec.sha256}.zip"
+    if not fits_direct_upload(spec.zipped_bytes) and spec.artifact_bucket:
+        key = artifact_key(spec.tags["bench:stage"], spec.tags["bench:run"], spec.sha256)
         cp.s3_client.upload_file(str(spec.zip_path), spec.artifact_bucket, key)
+        cp.uploaded.add((spec.artifact_bucket, key))
         return {"S3Bucket": spec.artifact_bucket, "S3Key": key}
     return {"ZipFile": spec.zip_path.read_bytes()}
 
@@ -290,8 +367,11 @@ def delete_if_present(cp: ControlPlane, fn: Callable[[], Any], what: str) -> Non
             raise
 
 
-def teardown(cp: ControlPlane, names: list[str], *, log_groups: bool = True) -> list[str]:
-    """Delete functions (and their log groups); returns what could not be deleted."""
+def teardown(
+    cp: ControlPlane, names: list[str], *, log_groups: bool = True, packages: bool = True
+) -> list[str]:
+    """Delete functions (and their log groups, and the packages this control plane put in
+    the artifact bucket); returns what could not be deleted."""
     failures = []
     for name in names:
         steps: list[tuple[str, Callable[[], Any]]] = [
@@ -309,4 +389,10 @@ def teardown(cp: ControlPlane, names: list[str], *, log_groups: bool = True) -> 
                 failures.append(f"{what} {name}: {exc.response['Error']['Code']}")
             except BotoCoreError as exc:
                 failures.append(f"{what} {name}: {exc}")
+    for bucket, key in sorted(cp.uploaded) if packages else []:
+        try:
+            cp.s3_client.delete_object(Bucket=bucket, Key=key)
+            cp.uploaded.discard((bucket, key))
+        except (ClientError, BotoCoreError) as exc:
+            failures.append(f"package s3://{bucket}/{key}: {exc}")
     return failures

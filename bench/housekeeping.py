@@ -31,6 +31,7 @@ class CleanupResult:
     dry_run: bool
     functions: list[str] = field(default_factory=list)
     log_groups: list[str] = field(default_factory=list)
+    packages: list[str] = field(default_factory=list)  # s3://bucket/key
     role: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -85,8 +86,10 @@ def cleanup(
     region: str | None = None,
     profile: str | None = None,
     endpoint_url: str | None = None,
+    artifact_bucket: str | None = None,
 ) -> CleanupResult:
-    """Delete the stage's tagged leftovers, and its role once no function uses it."""
+    """Delete the stage's tagged leftovers (and, given the artifact bucket, the packages
+    uploaded there), and its role once no function uses it."""
     stage = stage or "dev"
     age = parse_age(older_than)
     run_rand = run_id.rsplit("-", 1)[-1] if run_id else None
@@ -102,6 +105,11 @@ def cleanup(
                 cp, wanted=wanted, stage=stage, run_id=run_id, cutoff=cutoff, result=result
             )
             _cleanup_log_groups(cp, wanted, stage, cutoff, result)
+            if artifact_bucket:
+                _cleanup_packages(
+                    target.s3_client(), artifact_bucket, stage=stage, run_rand=run_rand,
+                    cutoff=cutoff, result=result,
+                )  # fmt: skip
         except (ClientError, BotoCoreError) as exc:
             raise TargetError(f"cleanup of stage {stage}: {exc}") from None
         _cleanup_role(target, cp, stage, run_id, result)
@@ -163,6 +171,27 @@ def _cleanup_log_groups(
             )
 
 
+def _cleanup_packages(
+    s3: Any,
+    bucket: str,
+    *,
+    stage: str,
+    run_rand: str | None,
+    cutoff: datetime | None,
+    result: CleanupResult,
+) -> None:
+    """Packages a run uploaded (bench.deploy.artifact_key) that its teardown did not get to."""
+    from bench.iam import artifact_key_prefix
+
+    prefix = artifact_key_prefix(stage) + (f"{run_rand}/" if run_rand else "")
+    for obj in _paginate(s3, "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix):
+        if cutoff and obj.get("LastModified") and obj["LastModified"] > cutoff:
+            continue
+        result.packages.append(f"s3://{bucket}/{obj['Key']}")
+        if not result.dry_run:
+            s3.delete_object(Bucket=bucket, Key=obj["Key"])
+
+
 def _cleanup_role(
     target: Any, cp: ControlPlane, stage: str, run_id: str | None, result: CleanupResult
 ) -> None:
@@ -214,11 +243,13 @@ def format_cleanup(result: CleanupResult) -> Any:
         table.add_row("function", name)
     for name in result.log_groups:
         table.add_row("log group", name)
+    for name in result.packages:
+        table.add_row("package", name)
     if result.role:
         table.add_row("role", result.role)
     for note in result.notes:
         table.add_row("note", note)
-    if not (result.functions or result.log_groups or result.role):
+    if not (result.functions or result.log_groups or result.packages or result.role):
         table.add_row("-", "nothing to delete")
     return table
 
@@ -230,6 +261,9 @@ class FunctionRow:
     memory_mb: int | None
     last_modified: datetime | None
     last_invocation: datetime | None
+    # False when the credentials may not read the function's log group (the harness
+    # policy grants only its own stage's): the last invocation is then unknown, not "never".
+    logs_readable: bool = True
 
 
 def list_region_functions(
@@ -248,7 +282,7 @@ def list_region_functions(
         cp = ControlPlane.from_target(target, RateLimiter(CONTROL_PLANE_RATE_PER_S))
         try:
             for fn in _paginate(cp.lambda_client, "list_functions", "Functions"):
-                last = _last_invocation(cp, log_group_of(fn["FunctionName"]))
+                readable, last = _last_invocation(cp, log_group_of(fn["FunctionName"]))
                 if cutoff and last and last > cutoff:
                     continue
                 rows.append(
@@ -258,6 +292,7 @@ def list_region_functions(
                         memory_mb=fn.get("MemorySize"),
                         last_modified=_parse_time(fn.get("LastModified")),
                         last_invocation=last,
+                        logs_readable=readable,
                     )
                 )
         except (ClientError, BotoCoreError) as exc:
@@ -265,7 +300,8 @@ def list_region_functions(
     return sorted(rows, key=lambda r: r.name)
 
 
-def _last_invocation(cp: ControlPlane, group: str) -> datetime | None:
+def _last_invocation(cp: ControlPlane, group: str) -> tuple[bool, datetime | None]:
+    """(whether the group could be read, the newest event in it)."""
     try:
         streams = cp.call(
             lambda: cp.logs_client.describe_log_streams(
@@ -274,12 +310,16 @@ def _last_invocation(cp: ControlPlane, group: str) -> datetime | None:
             "DescribeLogStreams",
         ).get("logStreams", [])
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-            return None
+        code = exc.response["Error"]["Code"]
+        if code == "ResourceNotFoundException":
+            return True, None
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in ("AccessDeniedException", "AccessDenied") or status == 403:
+            return False, None  # another stage's or someone else's logs: not ours to read
         raise
     if not streams or not streams[0].get("lastEventTimestamp"):
-        return None
-    return datetime.fromtimestamp(streams[0]["lastEventTimestamp"] / 1000, UTC)
+        return True, None
+    return True, datetime.fromtimestamp(streams[0]["lastEventTimestamp"] / 1000, UTC)
 
 
 def format_listing(rows: list[FunctionRow]) -> Any:
@@ -293,7 +333,6 @@ def format_listing(rows: list[FunctionRow]) -> Any:
         table.add_column(column)
     for row in rows:
         memory = f"{row.memory_mb} MB" if row.memory_mb else "-"
-        table.add_row(
-            row.name, row.runtime or "-", memory, when(row.last_modified), when(row.last_invocation)
-        )
+        last = when(row.last_invocation) if row.logs_readable else "unknown (logs not readable)"
+        table.add_row(row.name, row.runtime or "-", memory, when(row.last_modified), last)
     return table

@@ -170,6 +170,25 @@ def harness_policy(
                 "Resource": f"arn:aws:s3:::{artifact_bucket}/{artifact_prefix}*",
             }
         )
+        statements.append(
+            {
+                # Cleanup lists the stage's own packages, and no other prefix.
+                "Sid": "StageArtifactListing",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": f"arn:aws:s3:::{artifact_bucket}",
+                "Condition": {"StringLike": {"s3:prefix": [f"{artifact_prefix}*"]}},
+            }
+        )
+        statements.append(
+            {
+                # A run checks the bucket is in its region before uploading anything.
+                "Sid": "ArtifactBucketRegion",
+                "Effect": "Allow",
+                "Action": ["s3:GetBucketLocation"],
+                "Resource": f"arn:aws:s3:::{artifact_bucket}",
+            }
+        )
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
@@ -255,8 +274,14 @@ def delete_execution_role(iam_client: Any, stage: str) -> str | None:
 
 
 def is_role_propagation_error(exc: BaseException) -> bool:
-    """CreateFunction failing only because a new role has not reached Lambda yet."""
+    """CreateFunction failing only because a new role has not reached Lambda yet. Lambda
+    says so in two ways: the role "cannot be assumed by Lambda", or, for a function with
+    environment variables, the grant on its KMS key names an assumed-role session that
+    "does not refer to a valid principal" yet. (The same CreateGrant message with another
+    KMS reason, e.g. a key alias, is a real error and is not retried.)"""
     if _code(exc) != "InvalidParameterValueException":
         return False
     message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")) or str(exc)
-    return "cannot be assumed by Lambda" in message
+    if "cannot be assumed by Lambda" in message:
+        return True
+    return "invalid for CreateGrant" in message and "does not refer to a valid principal" in message

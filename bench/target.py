@@ -294,6 +294,8 @@ def open_aws_target(
         if require_account:
             raise
         account_id = ""  # cleanup and listing work by name and tags alone
+    if artifact_bucket:
+        check_bucket_region(session, artifact_bucket, region, endpoint_url)
     return Target(
         kind="aws",
         region=region,
@@ -310,6 +312,32 @@ def open_aws_target(
         poll_interval_s=1.0,
         artifact_bucket=artifact_bucket,
     )
+
+
+def check_bucket_region(
+    session: boto3.Session, bucket: str, region: str, endpoint_url: str | None
+) -> None:
+    """Lambda reads a package only from a bucket in its own region (elsewhere CreateFunction
+    fails with "S3 Error Code: PermanentRedirect"): refuse before anything is created."""
+    s3 = session.client(
+        "s3", region_name=region, endpoint_url=endpoint_url, config=Config(retries=CONTROL_RETRIES)
+    )
+    try:
+        constraint = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise TargetError(
+            f"target.artifact_bucket {bucket}: cannot read its region (s3 GetBucketLocation: "
+            f"{reason}); check the name and that the credentials may s3:GetBucketLocation"
+        ) from None
+    # GetBucketLocation answers null for us-east-1 and "EU" for the oldest eu-west-1 buckets.
+    actual = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
+    if actual != region:
+        raise TargetError(
+            f"target.artifact_bucket {bucket} is in {actual}, but the functions are created in "
+            f"{region}: Lambda reads packages only from a bucket in its own region; use a "
+            f"bucket in {region}"
+        )
 
 
 def _account_id(

@@ -386,12 +386,13 @@ def _spec(role: str, zip_path: Path) -> FunctionSpec:
 def test_packages_over_the_direct_upload_limit_go_through_the_artifact_bucket(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bench.deploy
+    import bench.fixtures.limits
 
-    monkeypatch.setattr(bench.deploy, "DIRECT_UPLOAD_LIMIT_BYTES", 10)
+    monkeypatch.setattr(bench.fixtures.limits, "fits_direct_upload", lambda zipped: False)
     boto3.client("s3").create_bucket(
         Bucket="artifacts", CreateBucketConfiguration={"LocationConstraint": REGION}
     )
+    from bench.deploy import teardown
     from bench.target import open_aws_target
 
     with open_aws_target(region=REGION, stage="ci", artifact_bucket="artifacts") as target:
@@ -399,10 +400,47 @@ def test_packages_over_the_direct_upload_limit_go_through_the_artifact_bucket(
         spec = _spec(execution_role(target), tmp_zip())
         spec.artifact_bucket = "artifacts"
         deploy_function(cp, spec)
-    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="artifacts")["Contents"]]
-    # under the stage's own prefix, which `bench iam-policy --artifact-bucket` grants
-    assert keys == [f"bench-{spec.tags['bench:stage']}/{spec.sha256}.zip"]
-    assert boto3.client("lambda").get_function(FunctionName=spec.name)["Configuration"]["State"]
+        listed = boto3.client("s3").list_objects_v2(Bucket="artifacts")["Contents"]
+        keys = [o["Key"] for o in listed]
+        # under the stage's own prefix, which `bench iam-policy --artifact-bucket` grants,
+        # and the run's, which `bench cleanup --run` finds
+        assert keys == [f"bench-ci/aaaaaa/{spec.sha256}.zip"]
+        assert boto3.client("lambda").get_function(FunctionName=spec.name)["Configuration"]["State"]
+        assert teardown(cp, [spec.name]) == []
+    # The package is gone with the function: nothing over 50 MB stays behind in S3.
+    assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket="artifacts")
+
+
+def test_an_artifact_bucket_in_another_region_is_refused_before_anything_is_created(
+    aws: None,
+) -> None:
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="far-away")
+    from bench.target import open_aws_target
+
+    with pytest.raises(TargetError) as info:
+        open_aws_target(region=REGION, stage="ci", artifact_bucket="far-away")
+    assert str(info.value) == (
+        "target.artifact_bucket far-away is in us-east-1, but the functions are created in "
+        f"{REGION}: Lambda reads packages only from a bucket in its own region; use a bucket "
+        f"in {REGION}"
+    )
+    with pytest.raises(TargetError, match="cannot read its region"):
+        open_aws_target(region=REGION, stage="ci", artifact_bucket="no-such-bucket")
+
+
+def test_the_direct_upload_limit_is_the_size_of_the_request_not_of_the_zip() -> None:
+    from bench.fixtures.limits import (
+        MAX_DIRECT_REQUEST,
+        MAX_ZIPPED,
+        direct_request_bytes,
+        fits_direct_upload,
+    )
+
+    assert MAX_DIRECT_REQUEST == 69_905_067  # AWS: "Request must be smaller than 69905067 bytes"
+    # A zip just under 50 MiB still does not fit once base64-encoded inside the JSON body.
+    assert not fits_direct_upload(MAX_ZIPPED - 1)
+    assert direct_request_bytes(MAX_ZIPPED - 1) > MAX_DIRECT_REQUEST
+    assert fits_direct_upload(MAX_ZIPPED - 64 * 1024)
 
 
 def test_ls_and_cleanup_commands_print_their_tables(
@@ -443,3 +481,4 @@ def test_cleanup_never_deletes_the_role_a_function_still_runs_as(aws: None) -> N
     assert [r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"]] == [
         execution_role_name("ci")
     ]
+

@@ -187,16 +187,18 @@ def _artifact(zipped: int, unzipped: int) -> Artifact:
 
 
 def test_limits_refuse_what_lambda_would_refuse() -> None:
-    check_limits({"ok": _artifact(50 * MIB, 250 * MIB)}, None)  # exactly at the limits
+    check_limits({"ok": _artifact(50 * MIB - 64 * 1024, 250 * MIB)}, None)  # at the limits
     with pytest.raises(
         InputError,
         match=r"cell big: package is 262,144,001 bytes unzipped, .*250 MB.*lower package.size_mb",
     ):
         check_limits({"big": _artifact(10 * MIB, 250 * MIB + 1)}, "bucket")
     with pytest.raises(
-        InputError, match=r"cell zip: .* zipped, above the 50 MB .*set target.artifact_bucket"
+        InputError,
+        match=r"cell zip: package is 52,428,799 bytes zipped; sent directly, CreateFunction's "
+        r"request would be 69,921,452 bytes, over Lambda's 69,905,067: set target.artifact_bucket",
     ):
-        check_limits({"zip": _artifact(50 * MIB + 1, 60 * MIB)}, None)
+        check_limits({"zip": _artifact(50 * MIB - 1, 60 * MIB)}, None)
     check_limits({"zip": _artifact(50 * MIB + 1, 60 * MIB)}, "my-bucket")
 
 

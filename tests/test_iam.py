@@ -214,3 +214,18 @@ def test_role_propagation_error_is_recognised() -> None:
     assert not is_role_propagation_error(error("AccessDeniedException",
                                                "cannot be assumed by Lambda"))
     assert not is_role_propagation_error(ValueError("cannot be assumed by Lambda"))
+    # A function with environment variables meets the same delay as a KMS grant error
+    # (terraform-provider-aws#4633); the same error for a real KMS problem is not a delay.
+    assert is_role_propagation_error(error(
+        "InvalidParameterValueException",
+        "Lambda was unable to configure access to your environment variables because the KMS "
+        "key is invalid for CreateGrant. Please check your KMS key settings. KMS Exception: "
+        "InvalidArnException KMS Message: ARN does not refer to a valid principal: "
+        "arn:aws:sts::123456789012:assumed-role/bench-dev-exec/bench-dev-abcdef-00",
+    ))
+    assert not is_role_propagation_error(error(
+        "InvalidParameterValueException",
+        "Lambda was unable to configure access to your environment variables because the KMS "
+        "key is invalid for CreateGrant. Please check your KMS key settings. KMS Exception: "
+        "InvalidArnException KMS Message: Key Aliases are not supported for this operation.",
+    ))

@@ -17,7 +17,7 @@ import socket
 import string
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -30,6 +30,7 @@ from bench.errors import TargetError
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from bench.emulator.faults import Fault, FaultPlan
     from bench.emulator.lambda_api import LambdaApi
     from bench.emulator.quota import QuotaLimiter
 
@@ -86,6 +87,7 @@ class Emulator:
         update_delay_s: float = 0.1,
         idle_timeout_s: float = 600.0,
         sandboxes_factory: SandboxFactory | None = None,
+        faults: Sequence[Fault] = (),
     ) -> None:
         self.port = port
         self.region = region
@@ -108,6 +110,8 @@ class Emulator:
         self._quota: QuotaLimiter | None = None
         self._stopped = False
         self._runtimes: dict[str, dict[str, Any]] = {}
+        self._faults: FaultPlan | None = None
+        self._fault_list = list(faults)
 
     # Delays may be changed on a running emulator (tests widen the InProgress window);
     # they apply to the next create or update.
@@ -216,11 +220,16 @@ class Emulator:
         )
         self._lambda = LambdaApi(registry, sandboxes, functions_dir=functions_dir)
         self._quota = QuotaLimiter(self.quota_mode)
+        if self._fault_list:
+            from bench.emulator.faults import FaultPlan
+
+            self._faults = FaultPlan(self._fault_list)
         app = build_app(
             lambda_api=self._lambda,
             logs_api=LogsApi(store),
             credentials=Credentials(self.access_key_id, self.secret_access_key),
             quota=self._quota,
+            faults=self._faults,
         )
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -288,6 +297,8 @@ class Emulator:
         out["runtimes"] = dict(self._runtimes)
         out["log_delay_s"] = self.log_delay_s
         out["endpoint_url"] = self.endpoint_url or None
+        if self._faults is not None:
+            out["faults_fired"] = dict(self._faults.fired)
         return out
 
 
@@ -335,10 +346,15 @@ def _configured(settings: SandboxSettings, runtime: str) -> str | None:
 
 
 def serve_forever(
-    *, port: int, state_dir: Path | None, quota_mode: bool, echo: Callable[[str], None]
+    *,
+    port: int,
+    state_dir: Path | None,
+    quota_mode: bool,
+    echo: Callable[[str], None],
+    faults: Sequence[Fault] = (),
 ) -> None:
     """`bench emulator`: print shell exports, serve until Ctrl-C or SIGTERM, stop sandboxes."""
-    emulator = Emulator(port=port, state_dir=state_dir, quota_mode=quota_mode)
+    emulator = Emulator(port=port, state_dir=state_dir, quota_mode=quota_mode, faults=faults)
     done = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -353,6 +369,8 @@ def serve_forever(
         echo(f"export AWS_DEFAULT_REGION={emulator.region}")
         echo(f"export AWS_REGION={emulator.region}")  # what the JS SDK v3 and others read
         echo(f"# local Lambda + CloudWatch Logs on {emulator.endpoint_url}; Ctrl-C stops it")
+        for fault in faults:
+            echo(f"# fault injected: {fault}")
         while not done.wait(0.5):  # short waits keep the main thread responsive to signals
             pass
     finally:

@@ -32,6 +32,7 @@ from bench.emulator.invoke import REQUEST_ID
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from bench.emulator.faults import FaultPlan
     from bench.emulator.lambda_api import LambdaApi
     from bench.emulator.logs_api import LogsApi
     from bench.emulator.quota import QuotaLimiter
@@ -75,10 +76,17 @@ def _throttled(logs: bool) -> AwsError:
 class _Front:
     """Everything every request goes through before and after its handler."""
 
-    def __init__(self, logs_api: LogsApi, credentials: Credentials, quota: QuotaLimiter) -> None:
+    def __init__(
+        self,
+        logs_api: LogsApi,
+        credentials: Credentials,
+        quota: QuotaLimiter,
+        faults: FaultPlan | None = None,
+    ) -> None:
         self.logs_api = logs_api
         self.credentials = credentials
         self.quota = quota
+        self.faults = faults
         self.operations: dict[tuple[str, str], str] = {}
         self.body_slots = asyncio.Semaphore(MAX_UNVERIFIED_BODIES)
 
@@ -150,8 +158,13 @@ class _Front:
         request[REQUEST_ID] = request_id  # Invoke runs the function under this id
         is_logs = request.headers.get("X-Amz-Target", "").startswith(LOGS_PREFIX)
         try:
-            await self.authorise(request, is_logs)
+            operation = await self.authorise(request, is_logs)
+            injected = self.faults.error_for(operation) if self.faults else None
+            if injected is not None:
+                raise injected
             response = await (self.logs_entry(request) if is_logs else handler(request))
+            if self.faults is not None and (delay := self.faults.delay_for(operation)) > 0:
+                await asyncio.sleep(delay)  # done, but the answer comes late
         except AuthFailure as exc:
             error = AwsError(exc.code, exc.message, 403, body={"message": exc.message})
             response = _error_response(error, logs=is_logs, request_id=request_id)
@@ -178,10 +191,11 @@ def build_app(
     logs_api: LogsApi,
     credentials: Credentials,
     quota: QuotaLimiter,
+    faults: FaultPlan | None = None,
 ) -> web.Application:
     from aiohttp import web
 
-    front = _Front(logs_api, credentials, quota)
+    front = _Front(logs_api, credentials, quota, faults)
     app = web.Application(middlewares=[web.middleware(front)], client_max_size=CLIENT_MAX_SIZE)
     app.router.add_route("POST", "/", front.logs_entry)
     for method, path, handler, operation in lambda_api.routes():
