@@ -12,7 +12,6 @@ as usual, and nothing is retried.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import http.client
 import io
@@ -37,6 +36,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.httpsession import get_cert_path
+
+from bench.aws_errors import code_or_type
+from bench.logs import tail_lines
 
 # While parked threads are released, hand the interpreter lock around quickly so a
 # released thread's socket write does not hold back the next thread's release.
@@ -311,7 +313,7 @@ def _queued_ms(headers: dict[str, str]) -> float | None:
 def _outcome_from_error(exc: Exception, send_ns: int, latency_ms: float) -> InvokeOutcome:
     if isinstance(exc, ClientError):
         meta = exc.response.get("ResponseMetadata", {})
-        code = exc.response.get("Error", {}).get("Code") or type(exc).__name__
+        code = code_or_type(exc)
         throttled = meta.get("HTTPStatusCode") == 429 or code == "TooManyRequestsException"
         return InvokeOutcome(
             client_send_ns=send_ns,
@@ -329,7 +331,7 @@ def _outcome_from_response(
     response: dict[str, Any], body: bytes, send_ns: int, latency_ms: float
 ) -> InvokeOutcome:
     request_id = response.get("ResponseMetadata", {}).get("RequestId") or None
-    tail = _decode_tail(response.get("LogResult"))
+    tail = tail_lines(response.get("LogResult"))
     try:
         document = json.loads(body) if body else None
     except ValueError:
@@ -361,13 +363,3 @@ def _outcome_from_response(
         response=answer,
         tail_lines=tail,
     )
-
-
-def _decode_tail(log_result: str | None) -> list[str]:
-    if not log_result:
-        return []
-    try:
-        text = base64.b64decode(log_result).decode("utf-8", errors="replace")
-    except ValueError:
-        return []
-    return [line for line in text.splitlines() if line.strip()]

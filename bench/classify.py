@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from bench.burst import InvokeOutcome
-from bench.logs import PlatformRecord, parse_line
+from bench.logs import PlatformRecord, report_in_tail
 from bench.matrix import Cell
 from bench.results.schema import REPORT_FIELDS, REPORT_SOURCES, START_TYPES, InvocationRecord
 
@@ -27,13 +27,7 @@ def bench_event(run_id: str, cell_id: str, round_: int, seq: int) -> bytes:
 
 def tail_report(outcome: InvokeOutcome) -> tuple[PlatformRecord, str] | None:
     """The REPORT line of this invocation in its log tail, parsed, with its raw text."""
-    for line in reversed(outcome.tail_lines):
-        record = parse_line(line)
-        if record is not None and record.kind == "report":
-            if outcome.request_id and record.request_id not in (None, outcome.request_id):
-                continue
-            return record, line
-    return None
+    return report_in_tail(outcome.tail_lines, outcome.request_id)
 
 
 def make_record(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import BudgetExceeded
+from bench.lambda_limits import INIT_LIMIT_S
 from bench.matrix import Cell, Matrix
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ PRICE_LOG_INGEST_PER_GB = 0.50
 # Since 2025-08-01 the INIT phase is billed for on-demand ZIP functions on managed
 # runtimes, so a cold start bills Init Duration + Duration.
 INIT_BILLED = True
-INIT_LIMIT_S = 10.0
 
 # Typical figures for our fixtures, for the *expected* estimate only. Init: the published
 # daily mean at 128 MB (python3.12 85 ms, nodejs 135 ms, java21 242 ms), rounded up for
@@ -111,7 +111,8 @@ def _typical_init_ms(cell: Cell) -> float:
     return init
 
 
-def _price(architecture: str) -> float:
+def price_per_gb_s(architecture: str) -> float:
+    """Compute price of one GB-second on `architecture` (x86_64 for one we do not know)."""
     return PRICE_PER_GB_S.get(architecture, PRICE_PER_GB_S["x86_64"])
 
 
@@ -133,7 +134,7 @@ def estimate_cell(cell: Cell, matrix: Matrix) -> CellEstimate:
     worst_log_bytes = invocations * WORST_LOG_BYTES_PER_INVOCATION + cold * LOG_BYTES_PER_COLD_START
     log_usd = log_bytes / GB * PRICE_LOG_INGEST_PER_GB
     requests_usd = invocations * PRICE_PER_REQUEST
-    price = _price(cell.architecture)
+    price = price_per_gb_s(cell.architecture)
     return CellEstimate(
         cell=cell.id,
         architecture=cell.architecture,
@@ -237,5 +238,5 @@ def actual_cost(records: Iterable[dict[str, Any]]) -> float:
         memory = _number(record.get("memory_size_mb")) or _number(record.get("memory_mb"))
         if billed is None or memory is None:
             continue
-        total += gb_seconds(billed, memory) * _price(str(record.get("architecture")))
+        total += gb_seconds(billed, memory) * price_per_gb_s(str(record.get("architecture")))
     return total

@@ -7,18 +7,18 @@ code here never asks which target it talks to: only clients and an execution rol
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bench.errors import InputError, TargetError
+from bench.aws_errors import code_or_type, error_code
+from bench.errors import TargetError
 from bench.iam import is_role_propagation_error
+from bench.naming import TAG_CELL, TAG_RUN, TAG_STAGE, artifact_key, log_group_of
 from bench.pacing import RateLimiter, is_conflict, is_throttle, retry_call
 
 # AWS allows 15 control-plane requests/s per account and region, shared by every API;
@@ -35,21 +35,6 @@ ROLE_PROPAGATION_DEADLINE_S = 120.0
 RETRY_ATTEMPTS = 12
 
 EventSink = Callable[[str, str, "str | None"], None]
-
-
-def function_name(stage: str, run_rand: str, index: int) -> str:
-    name = f"bench-{stage}-{run_rand}-{index:02d}"
-    if len(name) > 64:
-        raise InputError(f"function name {name} is longer than Lambda's 64 characters")
-    return name
-
-
-def name_pattern(stage: str, run_rand: str | None = None) -> re.Pattern[str]:
-    """Exactly the functions this harness names for a stage (and run): a stage `dev`
-    must not match `bench-dev-x-...` of a stage `dev-x`. Cell indexes have two digits or
-    more (`-07`, `-123`)."""
-    rand = re.escape(run_rand) if run_rand else "[0-9a-f]{6}"
-    return re.compile(rf"^bench-{re.escape(stage)}-{rand}-\d{{2,}}$")
 
 
 def pace(client: Any, limiter: RateLimiter) -> Any:
@@ -106,7 +91,7 @@ class ControlPlane:
 
         def report(exc: Exception, attempt: int, delay: float) -> None:
             if self.on_event is not None:
-                code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+                code = code_or_type(exc)
                 self.on_event(
                     "retry", f"{what}: {code}, attempt {attempt}, next in {delay:.2f}s", cell
                 )
@@ -175,19 +160,6 @@ class FunctionSpec:
         )
 
 
-def resource_tags(*, run_id: str, stage: str, cell_id: str, created: datetime) -> dict[str, str]:
-    return {
-        "bench:run": run_id,
-        "bench:stage": stage,
-        "bench:cell": cell_id,
-        "bench:created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-
-
-def log_group_of(name: str) -> str:
-    return f"/aws/lambda/{name}"
-
-
 def deploy_function(cp: ControlPlane, spec: FunctionSpec) -> None:
     """Log group (ours, with retention), function, reserved concurrency; wait Active."""
     group = log_group_of(spec.name)
@@ -198,7 +170,7 @@ def deploy_function(cp: ControlPlane, spec: FunctionSpec) -> None:
             spec.cell_id,
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+        if error_code(exc) != "ResourceAlreadyExistsException":
             raise
     cp.call(
         lambda: cp.logs_client.put_retention_policy(
@@ -252,7 +224,7 @@ def _adopt_own(cp: ControlPlane, spec: FunctionSpec) -> None:
         lambda: cp.lambda_client.get_function(FunctionName=spec.name), "GetFunction", spec.cell_id
     )
     tags = found.get("Tags") or {}
-    ours = all(tags.get(k) == spec.tags[k] for k in ("bench:run", "bench:cell"))
+    ours = all(tags.get(k) == spec.tags[k] for k in (TAG_RUN, TAG_CELL))
     same_code = found["Configuration"].get("CodeSha256") == _lambda_sha256(spec.sha256)
     if not (ours and same_code):
         raise TargetError(
@@ -275,19 +247,11 @@ def _lambda_sha256(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
-def artifact_key(stage: str, run_id: str, sha256: str) -> str:
-    """Under the stage's prefix (which the harness policy grants) and the run's, so a
-    teardown or `bench cleanup --run` deletes exactly what that run uploaded."""
-    from bench.iam import artifact_key_prefix
-
-    return f"{artifact_key_prefix(stage)}{run_id.rsplit('-', 1)[-1]}/{sha256}.zip"
-
-
 def _code_location(cp: ControlPlane, spec: FunctionSpec) -> dict[str, Any]:
     from bench.fixtures.limits import fits_direct_upload
 
     if not fits_direct_upload(spec.zipped_bytes) and spec.artifact_bucket:
-        key = artifact_key(spec.tags["bench:stage"], spec.tags["bench:run"], spec.sha256)
+        key = artifact_key(spec.tags[TAG_STAGE], spec.tags[TAG_RUN], spec.sha256)
         cp.s3_client.upload_file(str(spec.zip_path), spec.artifact_bucket, key)
         cp.uploaded.add((spec.artifact_bucket, key))
         return {"S3Bucket": spec.artifact_bucket, "S3Key": key}
@@ -341,7 +305,7 @@ def execution_role(target: Any) -> str:
         stage=target.stage,
         region=target.region,
         account=target.account_id,
-        tags={"bench:stage": target.stage},
+        tags={TAG_STAGE: target.stage},
     )
 
 
@@ -363,7 +327,7 @@ def delete_if_present(cp: ControlPlane, fn: Callable[[], Any], what: str) -> Non
     try:
         cp.call(fn, what)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+        if error_code(exc) != "ResourceNotFoundException":
             raise
 
 
@@ -386,7 +350,7 @@ def teardown(
             try:
                 delete_if_present(cp, fn, f"delete {what}")
             except ClientError as exc:
-                failures.append(f"{what} {name}: {exc.response['Error']['Code']}")
+                failures.append(f"{what} {name}: {code_or_type(exc)}")
             except BotoCoreError as exc:
                 failures.append(f"{what} {name}: {exc}")
     for bucket, key in sorted(cp.uploaded) if packages else []:

@@ -14,14 +14,21 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bench.deploy import (
-    CONTROL_PLANE_RATE_PER_S,
-    ControlPlane,
-    delete_if_present,
+from bench.aws_errors import error_code
+from bench.deploy import CONTROL_PLANE_RATE_PER_S, ControlPlane, delete_if_present
+from bench.errors import InputError, TargetError
+from bench.naming import (
+    TAG_CREATED,
+    TAG_RUN,
+    TAG_STAGE,
+    artifact_run_prefix,
+    execution_role_name,
+    function_of_log_group,
+    function_prefix,
     log_group_of,
     name_pattern,
+    run_suffix,
 )
-from bench.errors import InputError, TargetError
 from bench.pacing import RateLimiter
 
 
@@ -92,7 +99,7 @@ def cleanup(
     uploaded there), and its role once no function uses it."""
     stage = stage or "dev"
     age = parse_age(older_than)
-    run_rand = run_id.rsplit("-", 1)[-1] if run_id else None
+    run_rand = run_suffix(run_id) if run_id else None
     if run_rand is not None and not re.fullmatch(r"[0-9a-f]{6}", run_rand):
         raise InputError(f"--run {run_id!r}: not a run id (<timestamp>-<name>-<6 hex>)")
     cutoff = datetime.now(UTC) - age if age else None
@@ -131,9 +138,9 @@ def _cleanup_functions(
             continue
         tags = cp.call(partial(cp.lambda_client.list_tags, Resource=fn["FunctionArn"]), "ListTags")
         tags = tags.get("Tags", {})
-        if tags.get("bench:stage") != stage or (run_id and tags.get("bench:run") != run_id):
+        if tags.get(TAG_STAGE) != stage or (run_id and tags.get(TAG_RUN) != run_id):
             continue  # named like ours but not tagged as ours: leave it alone
-        created = _parse_time(tags.get("bench:created")) or _parse_time(fn.get("LastModified"))
+        created = _parse_time(tags.get(TAG_CREATED)) or _parse_time(fn.get("LastModified"))
         if cutoff and created and created > cutoff:
             continue
         result.functions.append(name)
@@ -154,11 +161,11 @@ def _cleanup_log_groups(
         cp.logs_client,
         "describe_log_groups",
         "logGroups",
-        logGroupNamePrefix=f"/aws/lambda/bench-{stage}-",
+        logGroupNamePrefix=log_group_of(function_prefix(stage)),
     )
     for group in groups:
         name = group["logGroupName"]
-        if not wanted.match(name.removeprefix("/aws/lambda/")):
+        if not wanted.match(function_of_log_group(name)):
             continue
         created_ms = group.get("creationTime")
         created = datetime.fromtimestamp(created_ms / 1000, UTC) if created_ms else None
@@ -180,10 +187,8 @@ def _cleanup_packages(
     cutoff: datetime | None,
     result: CleanupResult,
 ) -> None:
-    """Packages a run uploaded (bench.deploy.artifact_key) that its teardown did not get to."""
-    from bench.iam import artifact_key_prefix
-
-    prefix = artifact_key_prefix(stage) + (f"{run_rand}/" if run_rand else "")
+    """Packages a run uploaded (bench.naming.artifact_key) that its teardown did not get to."""
+    prefix = artifact_run_prefix(stage, run_rand)
     for obj in _paginate(s3, "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix):
         if cutoff and obj.get("LastModified") and obj["LastModified"] > cutoff:
             continue
@@ -197,8 +202,6 @@ def _cleanup_role(
 ) -> None:
     if run_id:
         return  # the role belongs to the stage, not to one run
-    from bench.iam import execution_role_name
-
     role_suffix = f":role/{execution_role_name(stage)}"
     # Whatever still runs as the role keeps it, whether or not we would have named it.
     remaining = [
@@ -310,7 +313,7 @@ def _last_invocation(cp: ControlPlane, group: str) -> tuple[bool, datetime | Non
             "DescribeLogStreams",
         ).get("logStreams", [])
     except ClientError as exc:
-        code = exc.response["Error"]["Code"]
+        code = error_code(exc)
         if code == "ResourceNotFoundException":
             return True, None
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

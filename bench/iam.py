@@ -10,23 +10,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bench.aws_errors import error_code, error_message
 from bench.errors import TargetError
+from bench.naming import artifact_key_prefix, execution_role_name, function_prefix, log_group_of
 
 POLICY_VERSION = "2012-10-17"
 INLINE_POLICY_NAME = "bench-logs"
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 
 
-def execution_role_name(stage: str) -> str:
-    return f"bench-{stage}-exec"
-
-
-def function_prefix(stage: str) -> str:
-    return f"bench-{stage}-"
-
-
 def _log_group_arn(stage: str, region: str, account: str) -> str:
-    return f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function_prefix(stage)}*"
+    group = log_group_of(function_prefix(stage))
+    return f"arn:aws:logs:{region}:{account}:log-group:{group}*"
 
 
 def _role_arn(stage: str, account: str) -> str:
@@ -64,12 +59,6 @@ def execution_policy(stage: str, region: str, account: str) -> dict[str, Any]:
             }
         ],
     }
-
-
-def artifact_key_prefix(stage: str) -> str:
-    """Where deployment packages of a stage go in the artifact bucket, so the policy can
-    give a stage its own objects and no other's."""
-    return f"bench-{stage}/"
 
 
 def harness_policy(
@@ -192,13 +181,6 @@ def harness_policy(
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
-def _code(exc: BaseException) -> str | None:
-    response = getattr(exc, "response", None)
-    error = response.get("Error") if isinstance(response, dict) else None
-    code = error.get("Code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) else None
-
-
 def ensure_execution_role(
     iam_client: Any, *, stage: str, region: str, account: str, tags: dict[str, str]
 ) -> str:
@@ -216,7 +198,7 @@ def ensure_execution_role(
         if tag_list:
             iam_client.tag_role(RoleName=name, Tags=tag_list)
     except Exception as exc:
-        if _code(exc) != "NoSuchEntity":
+        if error_code(exc) != "NoSuchEntity":
             raise
         kwargs: dict[str, Any] = {
             "RoleName": name,
@@ -259,7 +241,7 @@ def delete_execution_role(iam_client: Any, stage: str) -> str | None:
     try:
         names = iam_client.list_role_policies(RoleName=name)["PolicyNames"]
     except Exception as exc:
-        if _code(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return None
         raise
     for policy in names:
@@ -267,7 +249,7 @@ def delete_execution_role(iam_client: Any, stage: str) -> str | None:
     try:
         iam_client.delete_role(RoleName=name)
     except Exception as exc:
-        if _code(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return None
         raise
     return name
@@ -279,9 +261,9 @@ def is_role_propagation_error(exc: BaseException) -> bool:
     environment variables, the grant on its KMS key names an assumed-role session that
     "does not refer to a valid principal" yet. (The same CreateGrant message with another
     KMS reason, e.g. a key alias, is a real error and is not retried.)"""
-    if _code(exc) != "InvalidParameterValueException":
+    if error_code(exc) != "InvalidParameterValueException":
         return False
-    message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")) or str(exc)
+    message = error_message(exc)
     if "cannot be assumed by Lambda" in message:
         return True
     return "invalid for CreateGrant" in message and "does not refer to a valid principal" in message

@@ -244,28 +244,50 @@ def parse_line(message: str) -> PlatformRecord | None:
     return _parse_text(message)
 
 
-def decode_tail(b64: str | None) -> list[PlatformRecord]:
-    """Platform records in an Invoke `X-Amz-Log-Result` header (base64 of the last 4 KB).
-
-    The 4 KB may start in the middle of a line; such a fragment does not begin with a
-    platform prefix and is ignored. An `XRAY TraceId:` line belongs to the REPORT above it.
-    """
+def tail_lines(b64: str | None) -> list[str]:
+    """The non-blank lines of an Invoke `X-Amz-Log-Result` header (base64 of the last
+    4 KB of the function's log); nothing for a missing or malformed header."""
     if not b64:
         return []
     try:
         raw = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
         return []
-    records: list[PlatformRecord] = []
-    for line in raw.decode("utf-8", errors="replace").splitlines():
-        if line.startswith("XRAY TraceId:") and records and records[-1].kind == "report":
+    return [line for line in raw.decode("utf-8", errors="replace").splitlines() if line.strip()]
+
+
+def parse_tail(lines: Iterable[str]) -> list[tuple[PlatformRecord, str]]:
+    """Platform records among log tail lines, each with its raw line.
+
+    The 4 KB may start in the middle of a line; such a fragment does not begin with a
+    platform prefix and is ignored. An `XRAY TraceId:` line belongs to the REPORT above it.
+    """
+    records: list[tuple[PlatformRecord, str]] = []
+    for line in lines:
+        if line.startswith("XRAY TraceId:") and records and records[-1][0].kind == "report":
             trace = _word(_fields(line).get("TraceId"))
-            records[-1] = replace(records[-1], xray_trace_id=trace)
+            records[-1] = (replace(records[-1][0], xray_trace_id=trace), records[-1][1])
             continue
         record = parse_line(line)
         if record is not None:
-            records.append(record)
+            records.append((record, line))
     return records
+
+
+def decode_tail(b64: str | None) -> list[PlatformRecord]:
+    """Platform records in an Invoke `X-Amz-Log-Result` header."""
+    return [record for record, _ in parse_tail(tail_lines(b64))]
+
+
+def report_in_tail(
+    lines: Iterable[str], request_id: str | None
+) -> tuple[PlatformRecord, str] | None:
+    """The last REPORT of `request_id` (or of no stated request) in a log tail, with its
+    raw line."""
+    for record, line in reversed(parse_tail(lines)):
+        if record.kind == "report" and (not request_id or record.request_id in (None, request_id)):
+            return record, line
+    return None
 
 
 # -- CloudWatch collection ----------------------------------------------------------------

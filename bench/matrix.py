@@ -25,12 +25,10 @@ from pydantic import (
 )
 
 from bench.errors import InputError
+from bench.lambda_limits import MEMORY_MAX_MB, MEMORY_MIN_MB, TIMEOUT_MAX_S
 from bench.runtimes import creatable, refusal, runtime_family
 
 SCHEMA_VERSION = 1
-MEMORY_MIN_MB = 128
-MEMORY_MAX_MB = 10_240
-TIMEOUT_MAX_S = 900
 
 # Runtimes a fixture exists for and AWS still creates functions on (bench.runtimes).
 SUPPORTED_RUNTIMES = creatable()

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from bench.aws_errors import error_code
+
 T = TypeVar("T")
 
 THROTTLE_CODES = frozenset(
@@ -83,27 +85,14 @@ class RateLimiter:
             return False
 
 
-def _error_code(exc: BaseException) -> str | None:
-    # botocore's ClientError carries the service's error code in .response; reading it
-    # by duck typing keeps botocore out of this module's imports.
-    response = getattr(exc, "response", None)
-    if not isinstance(response, dict):
-        return None
-    error = response.get("Error")
-    if not isinstance(error, dict):
-        return None
-    code = error.get("Code")
-    return code if isinstance(code, str) else None
-
-
 def is_throttle(exc: BaseException) -> bool:
     """A throttling error from any AWS service (retry later, more slowly)."""
-    return _error_code(exc) in THROTTLE_CODES
+    return error_code(exc) in THROTTLE_CODES
 
 
 def is_conflict(exc: BaseException) -> bool:
     """Lambda's ResourceConflictException: an update is still in progress."""
-    return _error_code(exc) in CONFLICT_CODES
+    return error_code(exc) in CONFLICT_CODES
 
 
 def backoff_delay(attempt: int, *, base_s: float, max_s: float, rng: random.Random) -> float:

@@ -39,13 +39,11 @@ from bench.deploy import (
     check_unreserved_concurrency,
     deploy_function,
     execution_role,
-    function_name,
-    log_group_of,
-    resource_tags,
     teardown,
 )
 from bench.errors import EXIT_OK, EXIT_RUN_FAILED, InputError, TargetError
 from bench.matrix import Cell, Matrix, load_matrix, parse_matrix
+from bench.naming import function_name, log_group_of, resource_tags, run_prefix, run_suffix
 from bench.pacing import RateLimiter
 from bench.progress import RunProgress, print_summary, sigint_stops
 from bench.results import (
@@ -55,7 +53,6 @@ from bench.results import (
     parse_timestamp,
     read_manifest,
     read_records,
-    run_suffix,
     utc_timestamp,
 )
 from bench.target import Target, build_platform, open_target
@@ -550,7 +547,7 @@ class Experiment:
 
     def _existing_groups(self) -> set[str]:
         """Only groups that exist can be filtered (a torn-down resumed run has none)."""
-        prefix = f"/aws/lambda/bench-{self.target.stage}-{self.run_rand}-"
+        prefix = log_group_of(run_prefix(self.target.stage, self.run_rand))
         found: set[str] = set()
         paginator = self.cp.logs_client.get_paginator("describe_log_groups")
         for page in paginator.paginate(logGroupNamePrefix=prefix):

@@ -27,11 +27,6 @@ BOOTSTRAP_RESAMPLES = 2000
 # distribution instead of resampling, which is equivalent and keeps large runs fast.
 DIRECT_BOOTSTRAP_MAX_N = 500
 
-# us-east-1 first-tier prices per GB-second and per request; the cost module owns the
-# versioned table for budgets, this is only for "cost per million" in the summary.
-PRICE_PER_GB_S = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
-PRICE_PER_REQUEST = 0.20 / 1_000_000
-
 SUMMARY_COLUMNS = (
     "cell", *CELL_KEYS,
     "n_cold", "n_warm", "n_proactive", "n_unknown", "n_failed", "n_throttled",
@@ -94,9 +89,11 @@ def instability(values: np.ndarray) -> str:
 def _cost_per_million(group: pd.DataFrame) -> float:
     import numpy as np
 
+    from bench.cost import PRICE_PER_REQUEST, price_per_gb_s
+
     billed = group["billed_duration_ms"].to_numpy(dtype=float)
     size = group["memory_size_mb"].fillna(group["memory_mb"]).to_numpy(dtype=float)
-    price = PRICE_PER_GB_S.get(str(group["architecture"].iloc[0]), PRICE_PER_GB_S["x86_64"])
+    price = price_per_gb_s(str(group["architecture"].iloc[0]))
     per_call = billed / 1000.0 * size / 1024.0 * price + PRICE_PER_REQUEST
     per_call = per_call[~np.isnan(per_call)]
     return float(per_call.mean() * 1_000_000) if len(per_call) else float("nan")

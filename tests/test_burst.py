@@ -11,8 +11,9 @@ import pytest
 
 from bench.burst import fire_burst, invoke_once
 from bench.classify import bench_event, tail_report
-from bench.deploy import ControlPlane, FunctionSpec, bump, deploy_function, resource_tags
+from bench.deploy import ControlPlane, FunctionSpec, bump, deploy_function
 from bench.matrix import Cell
+from bench.naming import resource_tags
 from bench.pacing import RateLimiter
 from bench.target import Target, open_local_target
 

@@ -21,14 +21,11 @@ from bench.deploy import (
     check_unreserved_concurrency,
     deploy_function,
     execution_role,
-    function_name,
-    name_pattern,
     pace,
-    resource_tags,
 )
 from bench.errors import InputError, TargetError
 from bench.housekeeping import cleanup, list_region_functions, parse_age
-from bench.iam import execution_role_name
+from bench.naming import execution_role_name, function_name, name_pattern, resource_tags
 from bench.pacing import RateLimiter
 
 moto = pytest.importorskip("moto")

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from bench.emulator.errors import invalid_param, too_large
+from bench.lambda_limits import UNZIPPED_MAX_BYTES, ZIPPED_MAX_BYTES
 
-MAX_ZIPPED = 52_428_800
-MAX_UNZIPPED = 262_144_000
+MAX_ZIPPED = ZIPPED_MAX_BYTES
+MAX_UNZIPPED = UNZIPPED_MAX_BYTES
 BAD_ZIP = "Could not unzip uploaded file. Please check your file, then try to upload again."
 CHUNK = 1 << 20
 

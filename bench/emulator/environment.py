@@ -30,8 +30,8 @@ from bench.emulator.process import SandboxProcess
 from bench.emulator.runtime_api import Invocation, Posted, RuntimeApi
 from bench.emulator.runtimes import HERE as RUNTIMES_DIR
 from bench.emulator.runtimes import Launch, runtime_version_arn
+from bench.lambda_limits import INIT_LIMIT_S
 
-INIT_LIMIT_S = 10.0
 OOM_POLL_S = 0.02
 TAIL_BYTES = 4096
 SANDBOX_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"

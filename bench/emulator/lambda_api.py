@@ -28,6 +28,7 @@ from bench.emulator.errors import (
 from bench.emulator.event_config_api import EventConfigApi
 from bench.emulator.functions import Config, Function, Registry, now_stamp, parse_ref
 from bench.emulator.invoke import Invoker
+from bench.lambda_limits import UNZIPPED_MAX_BYTES, ZIPPED_MAX_BYTES
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -430,8 +431,8 @@ class LambdaApi:
             {
                 "AccountLimit": {
                     "TotalCodeSize": 80_530_636_800,
-                    "CodeSizeUnzipped": 262_144_000,
-                    "CodeSizeZipped": 52_428_800,
+                    "CodeSizeUnzipped": UNZIPPED_MAX_BYTES,
+                    "CodeSizeZipped": ZIPPED_MAX_BYTES,
                     "ConcurrentExecutions": ACCOUNT_CONCURRENCY,
                     "UnreservedConcurrentExecutions": ACCOUNT_CONCURRENCY - reserved,
                 },

@@ -30,7 +30,6 @@ from bench.results.schema import (
     new_manifest,
     new_run_id,
     parse_timestamp,
-    run_suffix,
     utc_timestamp,
 )
 from bench.results.writer import RunWriter
@@ -41,5 +40,5 @@ __all__ = [
     "RUN_STATUSES", "SCHEMA_VERSION", "START_TYPES", "STATUSES", "InvocationRecord",
     "LoadedRun", "Manifest", "RunWriter", "check_invocation", "invocations_frame",
     "iter_runs", "load_run", "new_manifest", "new_run_id", "parse_timestamp",
-    "read_manifest", "read_records", "run_suffix", "utc_timestamp",
+    "read_manifest", "read_records", "utc_timestamp",
 ]  # fmt: skip

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from bench.errors import ResultsFormatError
+from bench.lambda_limits import MEMORY_MAX_MB, MEMORY_MIN_MB
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -69,7 +70,7 @@ CATEGORY_KEYS = (
 # Figures no run can produce below zero (readers refuse them, docs/results-format.md).
 NON_NEGATIVE_KEYS = ("client_latency_ms", *REPORT_FIELDS, "launch_skew_ms", "queued_ms")
 # Lambda's memory range; a memory figure outside it was not measured on Lambda's terms.
-LAMBDA_MEMORY_MB = (128, 10240)
+LAMBDA_MEMORY_MB = (MEMORY_MIN_MB, MEMORY_MAX_MB)
 MEMORY_KEYS = ("memory_mb", "memory_size_mb")
 
 
@@ -229,8 +230,3 @@ def new_run_id(name: str, now: datetime | None = None, rand: str | None = None) 
         now = now.astimezone(UTC)
     suffix = rand if rand is not None else secrets.token_hex(3)
     return f"{now.strftime(RUN_ID_TIME_FORMAT)}-{name}-{suffix}"
-
-
-def run_suffix(run_id: str) -> str:
-    """The random part of a run id, which resource names carry."""
-    return run_id.rsplit("-", 1)[-1]
