@@ -6,6 +6,7 @@ import shutil
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fixtures_contract.contract import GOOD
@@ -74,7 +75,11 @@ def test_native_wheels_for_the_local_target_load_on_its_interpreter(tmp_path: Pa
     cell = _cell("python3.12", ("markupsafe==2.1.5",), local.architecture)
     artifact = build_artifact(cell, tmp_path, build_for=local)
     abi = "{}{}".format(*sys.version_info[:2])
-    assert artifact.built_for == f"cp{abi} manylinux2014_{ELF_NAMES[local.architecture]}"
+    assert artifact.built_for is not None
+    assert artifact.built_for.startswith(f"cp{abi} ")
+    assert artifact.built_for.endswith(f"manylinux2014_{ELF_NAMES[local.architecture]}")
+    assert artifact.requirements_resolved is not None
+    assert artifact.requirements_resolved["markupsafe"]["version"] == "2.1.5"
     with zipfile.ZipFile(artifact.zip_path) as archive:
         shared = [n for n in archive.namelist() if n.endswith(".so")]
         assert shared and all(f"cpython-{abi}-" in n for n in shared), shared
@@ -98,3 +103,57 @@ def test_a_bad_requirement_is_a_clear_one_line_error(tmp_path: Path) -> None:
     print(message)
     assert message.startswith("package.requirements.python: pip could not install six=>1.0 for")
     assert "\n" not in message
+
+
+def _require_pypi() -> None:
+    import socket
+
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=5).close()
+    except OSError as exc:
+        pytest.skip(f"PyPI is unreachable ({exc}): cannot resolve numpy for python3.12")
+
+
+def test_fixtures_build_for_aws_python312_installs_a_numpy_for_amazon_linux_2023(
+    tmp_path: Path, bench_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """python3.12 runs on Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels run there,
+    and a current numpy ships only those for x86_64; with manylinux2014 alone pip fell
+    back to an old release."""
+    import json
+    import re
+
+    _require_pypi()
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    matrix = tmp_path / "aws.yaml"
+    matrix.write_text(
+        "name: numpy\n"
+        "target: {kind: aws, region: eu-central-1}\n"
+        "runtimes: [python3.12]\n"
+        "memory_mb: [512]\n"
+        "package: {size_mb: [0], requirements: {python: [numpy]}}\n"
+        "cold_starts: 1\nburst: 1\n"
+    )
+    out = tmp_path / "out"
+    result = bench_cli("fixtures", "build", str(matrix), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    (zip_path,) = [p for p in out.iterdir() if "-req-" in p.name]
+    with zipfile.ZipFile(zip_path) as archive:
+        (wheel,) = [n for n in archive.namelist()
+                    if re.fullmatch(r"numpy-[^/]+\.dist-info/WHEEL", n)]
+        tags = [line.split(":", 1)[1].strip() for line in archive.read(wheel).decode().splitlines()
+                if line.startswith("Tag:")]
+    glibc = [tuple(map(int, m.groups())) for t in tags
+             if (m := re.search(r"manylinux_(\d+)_(\d+)_x86_64", t))]
+    print("numpy wheel tags:", tags)
+    assert glibc and max(glibc) >= (2, 28), tags
+    # The version installed is named with the artifact and in the build table.
+    (meta,) = [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json")
+               if "numpy" in p.read_text()]
+    version = meta["requirements_resolved"]["numpy"]["version"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version)
+    assert int(version.split(".")[0]) >= 2
+    assert meta["built_for"] == (
+        "cp312 manylinux_2_34_x86_64 manylinux_2_28_x86_64 manylinux2014_x86_64"
+    )
+    assert f"numpy {version}" in result.output

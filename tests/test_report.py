@@ -172,3 +172,21 @@ def test_summary_table_for_the_terminal(synthetic_run: Path) -> None:
     first = summary.iloc[0]
     assert f"{first['init_p50']:,.0f}" in text
     assert f"{first['n_cold']}/{first['n_warm']}" in text
+
+
+def test_requirements_cells_show_the_versions_installed(tmp_path: Path) -> None:
+    import json
+
+    run = write_run(tmp_path, _small())
+    path = run / "manifest.json"
+    manifest = json.loads(path.read_text())
+    cell_id = sorted(manifest["cells"])[0]
+    manifest["cells"][cell_id]["package_kind"] = "requirements"
+    manifest["cells"][cell_id]["artifact"].update(
+        built_for="cp312 manylinux_2_34_x86_64 manylinux_2_28_x86_64 manylinux2014_x86_64",
+        requirements_resolved={"numpy": {"version": "2.4.6", "wheel": "cp312-cp312-x"}},
+    )
+    path.write_text(json.dumps(manifest))
+    html = render_run(run, tmp_path / "reports").read_text(encoding="utf-8")
+    assert "<h2>Requirements installed</h2>" in html
+    assert f'<td class="l">{cell_id}</td>' in html and '<td class="l">numpy 2.4.6</td>' in html

@@ -83,6 +83,24 @@ def _failed_cells(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _requirements(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """What each requirements cell's package really installed, as its manifest records."""
+    rows = []
+    for cell_id, info in sorted((manifest.get("cells") or {}).items()):
+        artifact = info.get("artifact") or {}
+        if info.get("package_kind") != "requirements":
+            continue
+        rows.append({
+            "cell": cell_id,
+            "built_for": artifact.get("built_for") or "–",
+            "installed": ", ".join(
+                f"{name} {found.get('version', '?')}"
+                for name, found in sorted((artifact.get("requirements_resolved") or {}).items())
+            ) or "not recorded",
+        })  # fmt: skip
+    return rows
+
+
 def _table_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for row in summary.to_dict("records"):
@@ -119,6 +137,7 @@ def page_context(loaded: LoadedRun, summary: pd.DataFrame) -> dict[str, Any]:
         "completeness": _completeness(manifest),
         "disagreements": (manifest.get("completeness") or {}).get("disagreements", "–"),
         "failed_cells": _failed_cells(manifest),
+        "requirements": _requirements(manifest),
         "skipped_lines": loaded.skipped_lines,
         "dropped": loaded.dropped,
         "cost": manifest.get("cost") or {},
