@@ -50,6 +50,8 @@ _GATE_HOOK_ID = "bench-burst-gate"
 PARK_TIMEOUT_S = 120.0
 # A target that holds work for its own capacity says for how long (ms); AWS never does.
 QUEUED_HEADER = "x-bench-queued-ms"
+# ... and what contended with the invocation that it could not prevent ("none" if nothing).
+CONTENTION_HEADER = "x-bench-contention"
 
 
 class _Gate:
@@ -195,6 +197,7 @@ class InvokeOutcome:
     tail_lines: list[str] = field(default_factory=list)  # decoded X-Amz-Log-Result
     launch_skew_ms: float | None = None
     queued_ms: float | None = None  # the target's X-Bench-Queued-Ms; None when it is silent
+    contention: list[str] | None = None  # the target's X-Bench-Contention; None when silent
 
 
 @dataclass
@@ -295,8 +298,18 @@ def _invoke_from(
         meta = response.get("ResponseMetadata", {})
     # Both senders (botocore's and the burst's raw one) end in botocore's parsed response,
     # so this is the one place the target's own headers are read.
-    outcome.queued_ms = _queued_ms(meta.get("HTTPHeaders") or {})
+    headers = meta.get("HTTPHeaders") or {}
+    outcome.queued_ms = _queued_ms(headers)
+    outcome.contention = _contention(headers)
     return outcome
+
+
+def _contention(headers: dict[str, str]) -> list[str] | None:
+    raw = headers.get(CONTENTION_HEADER)
+    if raw is None:
+        return None
+    reasons = [part.strip() for part in raw.split(",")]
+    return sorted({r for r in reasons if r and r != "none"})
 
 
 def _queued_ms(headers: dict[str, str]) -> float | None:

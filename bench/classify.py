@@ -76,6 +76,7 @@ def make_record(
         "report_sources": [],
         "launch_skew_ms": outcome.launch_skew_ms,
         "queued_ms": outcome.queued_ms,
+        "contention": outcome.contention,
     }
     record = cast(dict[str, Any], typed)
     found = tail_report(outcome)

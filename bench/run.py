@@ -233,8 +233,13 @@ class Experiment:
             self.writer.write_manifest(self.manifest)
 
     def _set_cell(self, cell_id: str, status: str, error: str | None = None) -> None:
+        from bench.quality import verdict
+
         with self.lock:
-            self.manifest["cells"][cell_id].update(status=status, error=error)
+            contention = (r.get("contention") for r in self.records if r["cell"] == cell_id)
+            self.manifest["cells"][cell_id].update(
+                status=status, error=error, quality=verdict(contention)
+            )
             self._save_manifest()
         if status == "failed":
             self._event("cell_failed", error or "failed", cell_id)

@@ -7,8 +7,10 @@ regression needs both an effect size (ratio of medians beyond a factor) and a te
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+
+from bench.quality import summary_text, verdict
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,7 +36,7 @@ SUMMARY_COLUMNS = (
     "cold_latency_p50", "cold_latency_p99", "cold_duration_p50", "cold_queued_p50",
     "cold_rest_p50",
     "warm_duration_p50", "max_memory_used_mb", "cost_per_million_usd",
-    "unstable", "unstable_reason",
+    "unstable", "unstable_reason", "contended", "quality_reason",
 )  # fmt: skip
 
 
@@ -134,6 +136,7 @@ def _summarise_cell(cell: str, group: pd.DataFrame) -> dict[str, Any]:
     ci_low, ci_high = median_ci(init)
     lat50, lat99 = _percentiles(cold_latency, (50, 99))
     reason = instability(init)
+    quality = _quality(group)
     return {
         "cell": cell,
         **{key: first[key] for key in CELL_KEYS},
@@ -159,7 +162,14 @@ def _summarise_cell(cell: str, group: pd.DataFrame) -> dict[str, Any]:
         "cost_per_million_usd": _cost_per_million(group),
         "unstable": bool(reason),
         "unstable_reason": reason,
+        "contended": quality["verdict"] == "contended",
+        "quality_reason": summary_text(quality),
     }
+
+
+def _quality(group: pd.DataFrame) -> dict[str, Any]:
+    """The cell's measurement-quality verdict (bench.quality) from its records."""
+    return verdict(group.get("contention", ()))
 
 
 def cell_summary(invocations: pd.DataFrame) -> pd.DataFrame:
@@ -186,7 +196,7 @@ def cell_summary(invocations: pd.DataFrame) -> pd.DataFrame:
 @dataclass(frozen=True)
 class CompareRow:
     """One cell and metric judged: `mark` is regression, improvement, large-not-significant,
-    unchanged, insufficient or not-comparable; `reason` says why in words."""
+    unchanged, contended, insufficient or not-comparable; `reason` says why in words."""
 
     cell: str
     metric: str
@@ -358,6 +368,7 @@ def compare_runs(
         raise InputError(f"--alpha {alpha:g}: must be between 0 and 1 (e.g. 0.002)")
     rng = np.random.default_rng(seed)
     base_keys, new_keys = _cell_keys(base_df), _cell_keys(new_df)
+    contended = {"base": _contended_cells(base_df), "new": _contended_cells(new_df)}
     run_problem = run_level_mismatch(base_manifest, new_manifest)
     samples = {
         metric: (_by_cell(metric_values(base_df, metric)), _by_cell(metric_values(new_df, metric)))
@@ -377,12 +388,36 @@ def compare_runs(
             empty = np.empty(0)
             base_values = samples[metric][0].get(cell, empty)
             new_values = samples[metric][1].get(cell, empty)
-            rows.append(
-                compare_samples(
-                    cell, metric, base_values, new_values, factor=factor, alpha=alpha, rng=rng
-                )
+            row = compare_samples(
+                cell, metric, base_values, new_values, factor=factor, alpha=alpha, rng=rng
             )
+            rows.append(_mind_contention(row, contended["base"], contended["new"]))
     return rows
+
+
+def _contended_cells(df: pd.DataFrame) -> dict[str, str]:
+    """Cell -> why its measurements were contended, for the contended cells of a run."""
+    if "contention" not in df:
+        return {}
+    out = {}
+    for cell, group in df.groupby("cell", sort=True, observed=True):
+        quality = verdict(group["contention"])
+        if quality["verdict"] == "contended":
+            out[str(cell)] = "; ".join(quality["reasons"])
+    return out
+
+
+def _mind_contention(row: CompareRow, base: dict[str, str], new: dict[str, str]) -> CompareRow:
+    """A difference measured on a contended cell is not called a regression (or an
+    improvement): the contention may be all of it. "unchanged" stands, with the note."""
+    sides = [f"{side} contended: {why[row.cell]}" for side, why in (("base", base), ("new", new))
+             if row.cell in why]  # fmt: skip
+    if not sides:
+        return row
+    note = "; ".join(sides)
+    if row.mark in ("regression", "improvement", "large-not-significant"):
+        return replace(row, mark="contended", reason=f"{row.reason}; not judged, {note}")
+    return replace(row, reason=f"{row.reason}; {note}")
 
 
 def _by_cell(values: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -139,3 +139,24 @@ def test_compare_of_written_runs_flags_the_planted_cell(tmp_path: Path) -> None:
     outcome = render_compare(base, new, tmp_path / "reports", metrics=["init_duration_ms"])
     assert [r.cell for r in outcome.rows if r.mark == "regression"] == [PLANTED]
     assert PLANTED in outcome.path.read_text(encoding="utf-8")
+
+
+def test_a_difference_on_a_contended_cell_is_not_called_a_regression() -> None:
+    base = SyntheticRun(seed=1, cold=60)
+    slower = SyntheticRun(seed=2, cold=60, init_factor={PLANTED: 1.25})
+    base_df, new_df = invocations_frame(base), invocations_frame(slower)
+    base_df["contention"] = [[] for _ in range(len(base_df))]
+    # Another run shared the host while the new run measured the planted cell.
+    new_df["contention"] = [["host-busy"] if c == PLANTED else [] for c in new_df["cell"]]
+    rows = compare_runs(
+        base_df, new_df, manifest(base, base_df), manifest(slower, new_df),
+        metrics=["init_duration_ms"], factor=1.1, alpha=0.002,
+    )  # fmt: skip
+    planted = next(r for r in rows if r.cell == PLANTED)
+    assert planted.mark == "contended"
+    assert "not judged, new contended: host busy beyond the reserve" in planted.reason
+    assert planted.ratio > 1.1  # the figures are still shown
+    assert not [r for r in rows if r.mark == "regression"]
+    others = [r for r in rows if r.cell != PLANTED]
+    assert {r.mark for r in others} <= {"unchanged", "large-not-significant"}
+    assert all("contended" not in r.reason for r in others)

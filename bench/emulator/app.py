@@ -68,6 +68,7 @@ def _manager_section(info: ManagerInfo) -> dict[str, Any]:
             "admitted": info.admitted,
             "admitted_after_wait": info.admitted_after_wait,
         },
+        "contended_invocations": info.contended,
         "sandboxes_started": info.sandboxes_started,
         "sandboxes_live": info.sandboxes_live,
     }

@@ -47,6 +47,8 @@ class InvokeResult:
     executed_version: str = "$LATEST"
     request_id: str = ""
     queued_ms: float | None = None  # held for this host's capacity before INIT_START/START
+    # What the target could not prevent while this ran (hostload.py reason codes); [] none.
+    contention: list[str] | None = None
 
 
 class Throttled(Exception):  # named after Lambda's own error, hence no Error suffix
@@ -94,6 +96,7 @@ class ManagerInfo:
     sandbox_capacity_vcpus: float = 0.0  # CPUs sandbox work may use at once
     admitted: int = 0  # inits and invocations admitted
     admitted_after_wait: int = 0  # of which had to wait for capacity
+    contended: int = 0  # invocations that ran while something contended with them
     sandboxes_started: int = 0
     sandboxes_live: int = 0
 

@@ -40,6 +40,9 @@ RUNNABLE = ("python", "nodejs", "java")  # runtimes the local sandboxes can star
 QUEUED_HEADER = "X-Bench-Queued-Ms"
 # The id the server answers a request under (set by its middleware for every request).
 REQUEST_ID = web.RequestKey("request_id", str)
+# What contended with the invocation that the target could not prevent (reason codes,
+# comma-separated, or "none"); see bench/emulator/hostload.py.
+CONTENTION_HEADER = "X-Bench-Contention"
 
 
 def _sandbox_refusal(spec: FunctionSpec, exc: BenchError) -> AwsError:
@@ -136,6 +139,8 @@ class Invoker:
             headers["X-Amz-Log-Result"] = base64.b64encode(result.log_tail.encode()).decode()
         if result.queued_ms is not None:
             headers[QUEUED_HEADER] = f"{result.queued_ms:.3f}"
+        if result.contention is not None:
+            headers[CONTENTION_HEADER] = ",".join(result.contention) or "none"
         return web.Response(body=body, status=200, content_type="application/json", headers=headers)
 
     def _resolver(self, name: str) -> Callable[[], tuple[FunctionSpec, int | None] | None]:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -30,8 +31,22 @@ from bench.emulator.contracts import (
     Throttled,
 )
 from bench.emulator.environment import Sandbox
+from bench.emulator.hostload import (
+    CPU_LIMITS_OFF,
+    INIT_OVER_BUDGET,
+    SAMPLE_S,
+    TICKS_PER_S,
+    HostLoad,
+    process_ticks,
+)
 from bench.emulator.runtimes import default_cache_dir, launch_for
 from bench.errors import TargetError
+
+# An init may use this much more CPU than it was admitted with before it counts as having
+# taken it from other sandboxes (possible only without cgroup limits: several busy
+# threads); the slack covers the counters' 10 ms ticks.
+INIT_BUDGET_FACTOR = 1.25
+INIT_BUDGET_SLACK_S = 0.03
 
 
 def _host_cpu_model() -> str:
@@ -59,6 +74,13 @@ class SandboxManager:
         self._subs: dict[str, str] = {}
         self._started = 0
         self._oversized = 0  # work that wanted more CPU than the host can give sandboxes
+        self._load = HostLoad(
+            host_cpus=self._host_cpus,
+            reserve_vcpus=HOST_RESERVE_VCPUS,
+            leaders=lambda: [sb.proc.pid for sb in self._live if sb.proc.pid and sb.proc.alive],
+        )
+        self._sampling: asyncio.TimerHandle | None = None
+        self._contended = 0
 
     async def invoke(
         self,
@@ -75,8 +97,11 @@ class SandboxManager:
         if reserved_concurrency is not None and self._inflight[name] >= reserved_concurrency:
             raise Throttled("ReservedFunctionConcurrentInvocationLimitExceeded")
         self._inflight[name] += 1
+        self._keep_sampling()
+        arrived = time.monotonic()
         sb: Sandbox | None = None
         ticket: Ticket | None = None
+        over_budget = False
         try:
             # Whether this is a cold start is decided on arrival, as on AWS (which would
             # scale out at once); only then does the work wait for this host's capacity.
@@ -86,16 +111,15 @@ class SandboxManager:
                 ticket = await self._admit(max(share, cgroups.INIT_MIN_VCPUS))
                 sb = await self._new_sandbox(spec)
                 status, etype, doc = await sb.wait_init()
+                over_budget = _init_over_budget(sb, ticket.demand)
                 ticket.shrink(sb.share)  # the invocation runs at its memory's share
                 if status != "ready":
                     result = sb.init_failed(request_id, status, etype, doc, log_tail)
-                    result.queued_ms = ticket.queued_ms
-                    return result
+                    return self._judged(result, ticket, arrived, over_budget)
             else:
                 ticket = await self._admit(sb.share)
             result = await sb.invoke(payload, request_id, log_tail)
-            result.queued_ms = ticket.queued_ms
-            return result
+            return self._judged(result, ticket, arrived, over_budget)
         except BaseException:
             if sb is not None:
                 sb.broken = True  # cancelled or failed half-way: its state is unknown
@@ -106,6 +130,35 @@ class SandboxManager:
             self._inflight[name] -= 1
             if sb is not None:
                 self._release(sb)
+
+    def _judged(
+        self, result: InvokeResult, ticket: Ticket, arrived: float, over_budget: bool
+    ) -> InvokeResult:
+        """The wait for capacity, and what contended with this invocation regardless."""
+        result.queued_ms = ticket.queued_ms
+        reasons = []
+        if self._hierarchy is None:
+            reasons.append(CPU_LIMITS_OFF)
+        if over_budget:
+            reasons.append(INIT_OVER_BUDGET)
+        reasons += self._load.judge(arrived) if self._load.available else []
+        result.contention = reasons
+        self._contended += bool(reasons)
+        return result
+
+    def _keep_sampling(self) -> None:
+        """Sample the host every SAMPLE_S from the first invoke on, so a window always
+        has a sample from before its start."""
+        if self._sampling is not None or not self._load.available or self._closing:
+            return
+        loop = asyncio.get_running_loop()
+
+        def tick() -> None:
+            self._load.sample()
+            self._sampling = None if self._closing else loop.call_later(SAMPLE_S, tick)
+
+        self._load.sample()
+        self._sampling = loop.call_later(SAMPLE_S, tick)
 
     async def _admit(self, demand: float) -> Ticket:
         if demand > self._admission.capacity:
@@ -188,6 +241,9 @@ class SandboxManager:
 
     async def shutdown(self) -> None:
         self._closing = True
+        if self._sampling is not None:
+            self._sampling.cancel()
+            self._sampling = None
         self._idle.clear()
         for sb in list(self._live):
             self._stop(sb)
@@ -210,6 +266,17 @@ class SandboxManager:
             sandbox_capacity_vcpus=self._admission.capacity,
             admitted=self._admission.admitted,
             admitted_after_wait=self._admission.waited,
+            contended=self._contended,
             sandboxes_started=self._started,
             sandboxes_live=len(self._live),
         )
+
+
+def _init_over_budget(sb: Sandbox, admitted_vcpus: float) -> bool:
+    """Whether the sandbox's init used more CPU than admission gave it."""
+    ticks = process_ticks(sb.proc.pid) if sb.proc.alive else None
+    if ticks is None or sb.init_ms is None:
+        return False
+    used_s = sum(ticks) / TICKS_PER_S
+    budget_s = admitted_vcpus * sb.init_ms / 1000
+    return used_s > budget_s * INIT_BUDGET_FACTOR + INIT_BUDGET_SLACK_S

@@ -21,6 +21,7 @@ MARK_TEXT = {
     "improvement": "improvement",
     "large-not-significant": "large, not significant",
     "unchanged": "unchanged",
+    "contended": "contended, not judged",
     "insufficient": "insufficient data",
     "not-comparable": "not comparable",
 }
@@ -29,6 +30,7 @@ MARK_STYLE = {
     "regression": "bold red",
     "improvement": "green",
     "large-not-significant": "yellow",
+    "contended": "magenta",
     "insufficient": "dim",
     "not-comparable": "dim",
 }
@@ -47,6 +49,7 @@ class CompareOutcome:
     improvements: int = 0
     not_comparable: int = 0
     insufficient: int = 0
+    contended: int = 0
     run_problem: str = ""
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -91,10 +94,11 @@ def format_compare_table(outcome: CompareOutcome) -> Table:
     from rich.table import Table
 
     nothing = "NOTHING COULD BE JUDGED; " if not outcome.judged else ""
+    contended = f", {outcome.contended} contended" if outcome.contended else ""
     title = (f"{outcome.new_id} against {outcome.base_id}: {nothing}"
              f"{outcome.regressions} regression(s), "
              f"{outcome.improvements} improvement(s), {outcome.not_comparable} not comparable, "
-             f"{outcome.insufficient} insufficient (factor {outcome.factor:g}, "
+             f"{outcome.insufficient} insufficient{contended} (factor {outcome.factor:g}, "
              f"alpha {outcome.alpha:g})")  # fmt: skip
     table = Table(title=title, title_justify="left")
     for header in HEADERS:
@@ -147,7 +151,7 @@ def render_compare(
         path=path, rows=rows, base_id=base_run.run_id, new_id=new_run.run_id, metrics=metrics,
         factor=factor, alpha=alpha, regressions=counts["regression"],
         improvements=counts["improvement"], not_comparable=counts["not-comparable"],
-        insufficient=counts["insufficient"],
+        insufficient=counts["insufficient"], contended=counts["contended"],
         run_problem=run_level_mismatch(base_run.manifest, new_run.manifest), counts=counts,
     )  # fmt: skip
     html = render(

@@ -39,7 +39,7 @@ def load_run(run_dir: Path, *, lenient: bool = False) -> LoadedRun:
 USED_COLUMNS = (
     "cell", "runtime", "memory_mb", "architecture", "package_mb", "package_kind", "status",
     "start_type", "client_latency_ms", "duration_ms", "billed_duration_ms",
-    "init_duration_ms", "max_memory_used_mb", "memory_size_mb",
+    "init_duration_ms", "max_memory_used_mb", "memory_size_mb", "queued_ms", "contention",
 )  # fmt: skip
 _TEXT_COLUMNS = ("cell", "runtime", "architecture", "package_kind", "status", "start_type")
 

@@ -143,6 +143,7 @@ def page_context(loaded: LoadedRun, summary: pd.DataFrame) -> dict[str, Any]:
         "cost": manifest.get("cost") or {},
         "rows": _table_rows(summary),
         "unstable": int(summary["unstable"].sum()) if len(summary) else 0,
+        "contended": int(summary["contended"].sum()) if len(summary) else 0,
         "ci_method": CI_METHOD,
         "csv_uri": _csv_uri(summary),
         "csv_name": f"{loaded.run_id}-cells.csv",
@@ -176,7 +177,7 @@ def format_summary_table(summary: pd.DataFrame) -> Table:
     table = Table(title="Cold starts per cell (ms)", title_justify="left", padding=(0, 1))
     # Numbers never wrap; on a narrow terminal the cell id folds instead.
     table.add_column("cell", overflow="fold", min_width=12)
-    table.add_column("unstable", overflow="fold", min_width=8)  # before numbers: never cut
+    table.add_column("flags", overflow="fold", min_width=8)  # before numbers: never cut
     for name in ("cold/\nwarm", "init\np50", "95% CI", "init\np99", "cold lat\np50",
                  "warm\np50", "max\nMB", "$/M"):  # fmt: skip
         table.add_column(name, justify="right", no_wrap=True)
@@ -184,9 +185,14 @@ def format_summary_table(summary: pd.DataFrame) -> Table:
         ci = (f"{number(row['init_p50_ci_low'], 0)}–{number(row['init_p50_ci_high'], 0)}"
               if not math.isnan(row["init_p50_ci_low"]) else "–")  # fmt: skip
         table.add_row(
-            str(row["cell"]), row["unstable_reason"] or "", f"{row['n_cold']}/{row['n_warm']}",
+            str(row["cell"]), _flags(row), f"{row['n_cold']}/{row['n_warm']}",
             number(row["init_p50"], 0), ci, number(row["init_p99"], 0),
             number(row["cold_latency_p50"], 0), number(row["warm_duration_p50"], 2),
             number(row["max_memory_used_mb"], 0), number(row["cost_per_million_usd"], 2),
         )  # fmt: skip
     return table
+
+
+def _flags(row: dict[str, Any]) -> str:
+    """Why a cell's numbers need care: unstable, contended, or both."""
+    return "; ".join(x for x in (row["unstable_reason"], row.get("quality_reason")) if x)

@@ -50,12 +50,12 @@ INVOCATION_KEYS: tuple[str, ...] = (
     "phase", "round", "seq", "request_id", "client_send_ns", "client_latency_ms", "status",
     "error_type", *REPORT_FIELDS, "sandbox_id",
     "sandbox_invocation", "init_to_invoke_gap_ms", "start_type", "report_sources",
-    "launch_skew_ms", "queued_ms",
+    "launch_skew_ms", "queued_ms", "contention",
 )  # fmt: skip
 INVOCATION_KEY_SET = frozenset(INVOCATION_KEYS)
 # Keys added after schema version 1 was first written: a record without them is read
 # with null there (nothing was measured), any other missing key is an error.
-ADDED_KEYS = ("queued_ms",)
+ADDED_KEYS = ("queued_ms", "contention")
 # How the loader types each column: integers never null, floats (NaN for null), and the
 # few-valued text columns as categories; the rest stay Python objects.
 INT_KEYS = ("memory_mb", "round", "seq", "client_send_ns")
@@ -105,6 +105,7 @@ class InvocationRecord(TypedDict):
     report_sources: list[str]
     launch_skew_ms: float | None
     queued_ms: float | None
+    contention: list[str] | None  # reason codes of bench.emulator.hostload; [] none
 
 
 def with_added_keys(record: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +154,7 @@ class CellEntry(TypedDict, total=False):
     artifact: ArtifactEntry
     status: str  # CELL_STATUSES
     error: str | None
+    quality: dict[str, Any]  # bench.quality.verdict
 
 
 class Manifest(TypedDict, total=False):
