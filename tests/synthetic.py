@@ -117,6 +117,7 @@ def _cell_records(
         "report_sources": [[] if t else ["tail", "cloudwatch"] for t in throttled],
         "launch_skew_ms": np.where(cold, 0.8, np.nan),
         "queued_ms": np.nan,
+        "contention": [None] * n,  # as on AWS: the target does not say
     })  # fmt: skip
 
 
