@@ -32,6 +32,7 @@ class FunctionSpec:
     environment: dict[str, str]  # the function's own variables only
     log_group: str  # "/aws/lambda/<name>" unless LoggingConfig says otherwise
     log_format: Literal["Text", "JSON"] = "Text"
+    ephemeral_mb: int = 512  # EphemeralStorage.Size: the size of the sandbox's private /tmp
     version: str = "$LATEST"
     region: str = "us-east-1"
     account_id: str = "000000000000"
@@ -73,6 +74,10 @@ class LogSink(Protocol):
 @dataclass
 class SandboxSettings:
     cpu_limits: Literal["auto", "on", "off"] = "auto"
+    # auto: each sandbox isolated (bench.emulator.isolation) where the host allows it.
+    isolation: Literal["auto", "on", "off"] = "auto"
+    # Run code the harness did not generate even where sandboxes are not isolated.
+    allow_unisolated: bool = False
     idle_timeout_s: float = 600.0
     state_dir: Path | None = None  # scratch space; a temporary directory when None
     # Extra environment for runtimes that need it to *start* (never the host's own).

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.emulator import cgroups
+from bench.emulator import cgroups, isolation
 from bench.emulator import platform_lines as pl
 from bench.emulator.contracts import (
     FunctionSpec,
@@ -29,6 +29,7 @@ from bench.emulator.measure import billed_ms, tree_peak_mb, vm_hwm_kb
 from bench.emulator.process import SandboxProcess
 from bench.emulator.runtime_api import Invocation, Posted, RuntimeApi
 from bench.emulator.runtimes import HERE as RUNTIMES_DIR
+from bench.emulator.runtimes import runtimes_dir
 from bench.emulator.runtimes import Launch, runtime_version_arn
 from bench.lambda_limits import INIT_LIMIT_S
 
@@ -50,9 +51,15 @@ class Sandbox:
     """One execution environment, from INIT_START to its last REPORT."""
 
     def __init__(
-        self, spec: FunctionSpec, launch: Launch, sink: LogSink, group: cgroups.SandboxGroup | None
+        self,
+        spec: FunctionSpec,
+        launch: Launch,
+        sink: LogSink,
+        group: cgroups.SandboxGroup | None,
+        jail: isolation.Support | None = None,
     ) -> None:
         self.spec = spec
+        self.jail = jail  # None: a plain process, the host's view
         self.launch = launch
         self.sink = sink
         self.group = group
@@ -123,9 +130,48 @@ class Sandbox:
 
     # -- init ----------------------------------------------------------------------------
     async def start(self) -> None:
+        if self.jail is not None:
+            await self._start_isolated(self.jail)
+            return
         await self.api.start()
         env = self._env()
         self._spawn_ns, spawn_epoch_ns = self.proc.spawn(self.launch.argv, env, self.spec.code_dir)
+        self._init_start(spawn_epoch_ns)
+
+    async def _start_isolated(self, support: isolation.Support) -> None:
+        """Spawn inside bubblewrap; Init Duration runs from the runtime's exec, after the
+        sandbox is set up (as Lambda's environment exists before INIT begins)."""
+        env = self._env()
+        env["AWS_LAMBDA_RUNTIME_API"] = isolation.RUNTIME_API_ADDRESS
+        env["LAMBDA_TASK_ROOT"] = str(isolation.TASK_ROOT)
+        jailed = isolation.jail(
+            support,
+            self.launch.argv,
+            env,
+            code_dir=self.spec.code_dir,
+            tmp_mb=self.spec.ephemeral_mb,
+            extra_ro=(RUNTIMES_DIR, *[d for d in [runtimes_dir()] if d.is_dir()]),
+        )
+        try:
+            self._spawn_ns, spawn_epoch_ns = self.proc.spawn(
+                jailed.argv, env, self.spec.code_dir, pass_fds=jailed.pass_fds, hold_output=True
+            )
+        finally:
+            jailed.after_spawn()
+        handed = await jailed.handover(self.proc.exited)
+        if handed is None:  # bubblewrap or the launcher failed: its message is in the log
+            self._init_start(spawn_epoch_ns)
+            self.proc.release_output()
+            await self.proc.kill()
+            return
+        spawn_epoch_ns += handed.exec_ns - self._spawn_ns
+        self._spawn_ns = handed.exec_ns
+        self._init_start(spawn_epoch_ns)  # still the first line: output was held until now
+        self.proc.release_output()
+        self.proc.adopt(handed.runtime_pid)
+        await self.api.start(handed.listener)
+
+    def _init_start(self, spawn_epoch_ns: int) -> None:
         spawn_ms = spawn_epoch_ns // 1_000_000
         version = self.launch.runtime_version
         arn = runtime_version_arn(self.spec.region, version, self.launch.argv[0])
@@ -334,7 +380,7 @@ class Sandbox:
 
     def _record_peak(self) -> None:
         pids = self.proc.tree() if self.proc.alive else []
-        self.peak_mb = max(self.peak_mb, tree_peak_mb(pids or [self.proc.pid]))
+        self.peak_mb = max(self.peak_mb, tree_peak_mb(pids or [self.proc.runtime_pid]))
 
     def _kernel_oom(self) -> bool:
         return self.group is not None and self.group.oom_kills() > 0
@@ -348,7 +394,7 @@ class Sandbox:
         """
         loop = asyncio.get_running_loop()
         limit_kb = self.spec.memory_mb * 1024
-        pid = self.proc.pid
+        pid = self.proc.runtime_pid
         handles: list[asyncio.TimerHandle] = []
 
         def tick() -> None:

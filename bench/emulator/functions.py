@@ -198,6 +198,7 @@ class Registry:
             environment=dict(cfg.environment or {}),
             log_group=cfg.logging["LogGroup"],
             log_format="JSON" if cfg.logging["LogFormat"] == "JSON" else "Text",
+            ephemeral_mb=cfg.ephemeral_mb,
             region=self.region,
             account_id=self.account_id,
         )

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.emulator.cgroups import SandboxGroup
+from bench.emulator.isolation import decode_status
 from bench.emulator.measure import session_pids
 
 MAX_EVENT_BYTES = 256 * 1024  # Lambda splits longer lines into several events
@@ -37,13 +38,25 @@ class SandboxProcess:
         self.group = group
         self.popen: subprocess.Popen[bytes] | None = None
         self.pid = 0
+        # Isolated: `pid` is bubblewrap's; the runtime runs below it (see `adopt`).
+        self.isolated = False
+        self.runtime_pid = 0
+        self._jail_pids: set[int] = set()
         self.returncode: int | None = None
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._fd = -1
         self._pidfd = -1
         self._partial = b""
+        self._held = False
 
-    def spawn(self, argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, int]:
+    def spawn(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        pass_fds: tuple[int, ...] = (),
+        hold_output: bool = False,
+    ) -> tuple[int, int]:
         """Start the runtime; returns when it began, as (perf_counter_ns, epoch ns).
 
         With a cgroup, "began" is when the child has joined it, just before exec: moving a
@@ -63,6 +76,7 @@ class SandboxProcess:
                 stdout=write_fd,
                 stderr=write_fd,
                 close_fds=True,
+                pass_fds=pass_fds,
                 start_new_session=True,
                 # Only with a cgroup (a preexec hook forbids the faster vfork path); the hook
                 # only calls os.open/os.write, which are safe between fork and exec.
@@ -81,10 +95,12 @@ class SandboxProcess:
             os.close(stamp_r)
             if len(data) == 8:
                 started_ns = struct.unpack("q", data)[0]
-        self.pid = self.popen.pid
+        self.pid = self.runtime_pid = self.popen.pid
         os.set_blocking(read_fd, False)
         self._fd = read_fd
-        loop.add_reader(read_fd, self.drain)
+        self._held = hold_output
+        if not hold_output:
+            loop.add_reader(read_fd, self.drain)
         self._pidfd = os.pidfd_open(self.pid)
         loop.add_reader(self._pidfd, self._on_exit)
         return started_ns, before_epoch_ns + (started_ns - before_ns)
@@ -99,13 +115,29 @@ class SandboxProcess:
 
         return run
 
+    def release_output(self) -> None:
+        """Start reading output held back by `spawn(hold_output=True)`."""
+        if not self._held:
+            return
+        self._held = False
+        if self._fd >= 0:
+            asyncio.get_running_loop().add_reader(self._fd, self.drain)
+            self.drain()
+
+    def adopt(self, runtime_pid: int) -> None:
+        """Isolated: the runtime is `runtime_pid`; bubblewrap's own two processes (ours
+        and the sandbox's PID 1) are left out of the tree's memory and the OOM watch."""
+        self.isolated = True
+        self.runtime_pid = runtime_pid
+        self._jail_pids = {self.pid, _parent_of(runtime_pid)}
+
     @property
     def alive(self) -> bool:
         return self.returncode is None
 
     def drain(self) -> None:
         """Turn everything already written to the pipe into log lines, now."""
-        if self._fd < 0:
+        if self._fd < 0 or self._held:
             return
         while True:
             try:
@@ -146,15 +178,22 @@ class SandboxProcess:
         self._pidfd = -1
         assert self.popen is not None
         self.returncode = self.popen.wait()  # reaps: the pidfd says it has exited
+        if self.isolated:
+            self.returncode = decode_status(self.returncode)
         self.drain()
         if not self.exited.done():
             self.exited.set_result(self.returncode)
 
-    def tree(self) -> list[int]:
-        """Live processes of this sandbox: its cgroup when it has one, else its session."""
+    def everything(self) -> list[int]:
+        """Live processes of this sandbox, bubblewrap's own included: what a kill reaches.
+        Its cgroup when it has one, else its session."""
         if self.group is not None:
             return self.group.pids()
         return session_pids(self.pid) if self.pid else []
+
+    def tree(self) -> list[int]:
+        """The runtime and what it started (bubblewrap's processes left out)."""
+        return [pid for pid in self.everything() if pid not in self._jail_pids]
 
     def signal_tree(self, sig: int) -> None:
         if not self.pid:
@@ -162,7 +201,7 @@ class SandboxProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
         # A child that started its own process group escapes killpg, not its cgroup/session.
-        for pid in self.tree():
+        for pid in self.everything():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
 
@@ -182,6 +221,17 @@ class SandboxProcess:
     async def _wait_tree_gone(self, deadline_s: float = 2.0) -> None:
         """Grandchildren die a moment after SIGKILL; a cgroup is only removable once empty."""
         end = time.monotonic() + deadline_s
-        while self.group is not None and self.group.pids() and time.monotonic() < end:
+        while (self.group is not None or self.isolated) and time.monotonic() < end:
+            if not self.everything():
+                return
             self.signal_tree(signal.SIGKILL)
             await asyncio.sleep(0.005)
+
+
+def _parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return 0
+    return int(stat[stat.rfind(b")") + 2 :].split()[1])

@@ -1,4 +1,4 @@
-"""One sandbox's Lambda Runtime API server (127.0.0.1, its own port).
+"""One sandbox's Lambda Runtime API server (127.0.0.1, its own port or namespace).
 
 It uses aiohttp's low-level server (no router, no middleware) because every warm invoke
 crosses it twice and the overhead budget is two milliseconds in all. The timestamps that
@@ -74,12 +74,16 @@ class RuntimeApi:
         self._parked: asyncio.Future[None] | None = None  # a long-polling GET /next
         self._server: asyncio.AbstractServer | None = None
 
-    async def start(self) -> None:
+    async def start(self, listener: socket.socket | None = None) -> None:
+        """Serve on a fresh loopback port, or on `listener`: an isolated sandbox's socket,
+        listening in that sandbox's own network namespace (bench.emulator.isolation)."""
         from aiohttp import web
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock = listener
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         handler = web.Server(self._handle)
         loop = asyncio.get_running_loop()

@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.emulator import cgroups
+from bench.emulator import cgroups, isolation
 from bench.emulator.capacity import HOST_RESERVE_VCPUS, Admission, Ticket, sandbox_capacity
 from bench.emulator.contracts import (
     FunctionSpec,
@@ -57,6 +57,15 @@ def _host_cpu_model() -> str:
     return "unknown"
 
 
+def _isolation(mode: str) -> isolation.Support:
+    if mode == "off":
+        return isolation.Support(False, "none", None, "isolation=off")
+    support = isolation.probe()
+    if mode == "on" and not support.available:
+        raise TargetError(f"isolation=on but {support.reason}")
+    return support
+
+
 class SandboxManager:
     """The `Sandboxes` protocol of contracts.py."""
 
@@ -64,6 +73,7 @@ class SandboxManager:
         self._sink = sink
         self._settings = settings or SandboxSettings()
         self._hierarchy = cgroups.detect(self._settings.cpu_limits)
+        self._isolation = _isolation(self._settings.isolation)
         self._idle: dict[tuple[str, str], list[Sandbox]] = defaultdict(list)
         self._live: set[Sandbox] = set()
         self._inflight: dict[str, int] = defaultdict(int)
@@ -178,12 +188,13 @@ class SandboxManager:
         return None
 
     async def _new_sandbox(self, spec: FunctionSpec) -> Sandbox:
+        jail = self._isolation if self._isolation.available else None
         # Off the loop: the first sandbox of a runtime may fetch it or compile its bootstrap.
         launch = await asyncio.to_thread(
             launch_for,
             spec.runtime,
             spec.handler,
-            spec.code_dir,
+            isolation.TASK_ROOT if jail else spec.code_dir,  # where the sandbox sees its code
             memory_mb=spec.memory_mb,
             cache_dir=default_cache_dir(),
             node_binary=self._settings.node_binary,
@@ -194,7 +205,7 @@ class SandboxManager:
         group = None
         if self._hierarchy is not None:
             group = cgroups.SandboxGroup(self._hierarchy, secrets.token_hex(8), spec.memory_mb)
-        sb = Sandbox(spec, launch, self._sink, group)
+        sb = Sandbox(spec, launch, self._sink, group, jail)
         # A sandbox whose runtime dies while idle leaves the pool at once (its cgroup too).
         sb.proc.exited.add_done_callback(lambda _: self._evict(sb))
         self._live.add(sb)

@@ -86,7 +86,7 @@ def test_retire_makes_the_next_invoke_cold_and_stops_the_old_process(run_sandbox
         assert INIT in sink.report_for(rid)
         assert await _until(lambda: _gone(before["pid"]))
 
-    run_sandboxes(scenario)
+    run_sandboxes(scenario, isolation="off")  # checks the host pid the handler reports
 
 
 def test_reserved_concurrency_one_with_two_concurrent_throttles_exactly_one(
@@ -147,7 +147,7 @@ def test_timeout_kills_the_sandbox_and_reports_status_timeout(run_sandboxes, san
         rid2, _ = await sandbox_kit.invoke(m, spec, {})
         assert INIT in sink.report_for(rid2)
 
-    run_sandboxes(scenario)
+    run_sandboxes(scenario, isolation="off")  # checks the host pid the handler reports
 
 
 def test_import_error_gives_init_report_and_unhandled(run_sandboxes, sandbox_kit):
@@ -253,7 +253,8 @@ def test_idle_sandboxes_are_evicted(run_sandboxes, sandbox_kit):
         assert await _until(lambda: m.info().sandboxes_live == 0)
         assert await _until(lambda: _gone(pid))
 
-    run_sandboxes(scenario, idle_timeout_s=0.2)
+    # isolation off: the test checks the host pid the handler reports
+    run_sandboxes(scenario, idle_timeout_s=0.2, isolation="off")
 
 
 def test_shutdown_leaves_no_process_and_no_cgroup(run_sandboxes, sandbox_kit):
@@ -266,7 +267,8 @@ def test_shutdown_leaves_no_process_and_no_cgroup(run_sandboxes, sandbox_kit):
         seen["info"] = m.info()
         seen["hierarchy"] = m._hierarchy
 
-    run_sandboxes(scenario, cpu_limits="auto")
+    # isolation off: the test checks the host pid the handler reports
+    run_sandboxes(scenario, cpu_limits="auto", isolation="off")
     # Reaped, not just dead: no /proc entry, not even a zombie's.
     assert [pid for pid in seen["pids"] if os.path.exists(f"/proc/{pid}")] == []
     if seen["hierarchy"] is None:
@@ -358,6 +360,7 @@ def test_java_runtime_through_our_bootstrap(run_sandboxes, sandbox_kit, tmp_path
         pytest.skip("no JDK (javac and java) on PATH: the java runtime cannot be tested")
     source = sandbox_kit.handlers / "java" / "src" / "sbx" / "Echo.java"
     subprocess.run(["javac", "--release", "17", "-d", str(tmp_path), str(source)], check=True)
+    tmp_path.chmod(0o755)  # as the emulator stores code: readable by the sandbox's own user
     spec = sandbox_kit.spec(runtime="java21", handler="sbx.Echo::handle", code_dir=tmp_path)
 
     async def scenario(m, sink):
@@ -394,7 +397,7 @@ def test_a_sandbox_that_dies_while_idle_leaves_the_pool(run_sandboxes, sandbox_k
         assert json.loads(r2.payload)["sandbox_id"] != first["sandbox_id"]
         assert INIT in sink.report_for(rid)
 
-    run_sandboxes(scenario)
+    run_sandboxes(scenario, isolation="off")  # checks the host pid the handler reports
 
 
 def test_runtime_exiting_mid_invoke_is_runtime_exit_error(run_sandboxes, sandbox_kit):
