@@ -29,8 +29,7 @@ from bench.emulator.measure import billed_ms, tree_peak_mb, vm_hwm_kb
 from bench.emulator.process import SandboxProcess
 from bench.emulator.runtime_api import Invocation, Posted, RuntimeApi
 from bench.emulator.runtimes import HERE as RUNTIMES_DIR
-from bench.emulator.runtimes import runtimes_dir
-from bench.emulator.runtimes import Launch, runtime_version_arn
+from bench.emulator.runtimes import Launch, runtime_version_arn, runtimes_dir
 from bench.lambda_limits import INIT_LIMIT_S
 
 OOM_POLL_S = 0.02
@@ -141,6 +140,7 @@ class Sandbox:
     async def _start_isolated(self, support: isolation.Support) -> None:
         """Spawn inside bubblewrap; Init Duration runs from the runtime's exec, after the
         sandbox is set up (as Lambda's environment exists before INIT begins)."""
+        self.api.prepare()
         env = self._env()
         env["AWS_LAMBDA_RUNTIME_API"] = isolation.RUNTIME_API_ADDRESS
         env["LAMBDA_TASK_ROOT"] = str(isolation.TASK_ROOT)

@@ -73,21 +73,28 @@ class RuntimeApi:
         self._current: Invocation | None = None  # picked up, not yet answered
         self._parked: asyncio.Future[None] | None = None  # a long-polling GET /next
         self._server: asyncio.AbstractServer | None = None
+        self._handler: web.Server | None = None
+
+    def prepare(self) -> None:
+        """Import and build the server now (the first import of aiohttp's server takes a
+        while), so that serving later costs the sandbox nothing."""
+        if self._handler is None:
+            from aiohttp import web
+
+            self._handler = web.Server(self._handle)
 
     async def start(self, listener: socket.socket | None = None) -> None:
         """Serve on a fresh loopback port, or on `listener`: an isolated sandbox's socket,
         listening in that sandbox's own network namespace (bench.emulator.isolation)."""
-        from aiohttp import web
-
+        self.prepare()
         sock = listener
         if sock is None:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        handler = web.Server(self._handle)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(handler, sock=sock, backlog=16)
+        self._server = await loop.create_server(self._handler, sock=sock, backlog=16)  # type: ignore[arg-type]
 
     async def close(self) -> None:
         if self._parked is not None and not self._parked.done():
