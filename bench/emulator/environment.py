@@ -96,7 +96,8 @@ class Sandbox:
         self._tail_bytes = 0
 
     def _tail_text(self) -> str:
-        raw = "".join(line + "\n" for line in self._tail).encode()
+        # The tail is the events' messages end to end; most already end in a newline.
+        raw = "".join(m if m.endswith("\n") else m + "\n" for m in self._tail).encode()
         return raw[-TAIL_BYTES:].decode("utf-8", "ignore")
 
     def _env(self) -> dict[str, str]:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from bench.emulator import validate
 from bench.emulator.code import BAD_ZIP, store_package
+from bench.emulator.code_url import PREFIX as CODE_PREFIX
+from bench.emulator.code_url import CodeUrls
 from bench.emulator.contracts import Sandboxes
 from bench.emulator.errors import (
     AwsError,
@@ -107,6 +109,7 @@ class LambdaApi:
         self.sandboxes = sandboxes
         self.functions_dir = functions_dir
         self.invoker = Invoker(registry, sandboxes)
+        self.code_urls = CodeUrls(self._package_path)
         self.event_configs = EventConfigApi(
             self.invoker.events,
             self._fn,
@@ -155,14 +158,19 @@ class LambdaApi:
             ("GET", "/2016-08-19/account-settings", self.account_settings, "GetAccountSettings"),
             ("GET", "/2016-08-19/account-settings/", self.account_settings, "GetAccountSettings"),
             *self.event_configs.routes(),
+            # Code.Location: presigned by the URL itself, so the server skips SigV4 there.
+            ("GET", CODE_PREFIX + "{name}/{file}", self.code_urls.serve, "GetCodePackage"),
         ]
 
+    def _package_path(self, name: str, sha256_hex: str) -> Path | None:
+        if not self.registry.exists(name):
+            return None
+        return self.functions_dir / name / f"{sha256_hex}.zip"
+
     def _fn(self, request: web.Request, *, qualified_error: bool = False) -> Function:
-        return self.registry.get(
-            request.match_info["FunctionName"],
-            qualifier=request.query.get("Qualifier"),
-            qualified_error=qualified_error,
-        )
+        ref, qualifier = request.match_info["FunctionName"], request.query.get("Qualifier")
+        validate.check_function_ref(ref, qualifier, self.registry.region)
+        return self.registry.get(ref, qualifier=qualifier, qualified_error=qualified_error)
 
     # --- functions -------------------------------------------------------------------
 
@@ -180,6 +188,7 @@ class LambdaApi:
                 "deployment packages."
             )
         runtime = validate.check_runtime(data["Runtime"])
+        validate.check_tag_count({}, data.get("Tags"))
         zip_bytes = _zip_bytes(data.get("Code"))
         memory = validate.check_memory(data.get("MemorySize", 128))
         timeout = validate.check_timeout(data.get("Timeout", 3))
@@ -227,7 +236,9 @@ class LambdaApi:
             "Configuration": self.registry.configuration(fn),
             "Code": {
                 "RepositoryType": "S3",
-                "Location": fn.latest.code.zip_path.as_uri(),
+                "Location": self.code_urls.location(
+                    request.host, fn.name, fn.latest.code.sha256_hex
+                ),
             },
         }
         if fn.tags:
@@ -404,6 +415,7 @@ class LambdaApi:
         tags = (await _body(request)).get("Tags")
         if not isinstance(tags, dict) or not tags:
             raise invalid_param("An error occurred and the request cannot be processed.")
+        validate.check_tag_count(fn.tags, tags)
         fn.tags.update({str(k): str(v) for k, v in tags.items()})
         return _empty(204)
 

@@ -2,7 +2,8 @@
 
 Pure formatters: they return the message of one log event; the sandbox writes them. The
 text layout follows real logs byte for byte (tabs, two decimals, the trailing tab after
-the last REPORT field), because parsers in the wild split on exactly that.
+the last REPORT field, the newline that ends every text line as CloudWatch stores it),
+because parsers in the wild split on exactly that. JSON records carry no newline.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def init_start(
     if not json_format:
         return (
             f"INIT_START Runtime Version: {runtime_version}\t"
-            f"Runtime Version ARN: {runtime_version_arn}"
+            f"Runtime Version ARN: {runtime_version_arn}\n"
         )
     return _record(
         "platform.initStart",
@@ -91,7 +92,7 @@ def init_report(
         line = f"INIT_REPORT Init Duration: {duration_ms:.2f} ms\tPhase: {phase}\tStatus: {status}"
         if error_type:
             line += f"\tError Type: {error_type}"
-        return line
+        return line + "\n"
     record: dict[str, object] = {
         "initializationType": "on-demand",
         "phase": phase,
@@ -105,13 +106,13 @@ def init_report(
 
 def start(request_id: str, version: str, *, json_format: bool, epoch_ms: int) -> str:
     if not json_format:
-        return f"START RequestId: {request_id} Version: {version}"
+        return f"START RequestId: {request_id} Version: {version}\n"
     return _record("platform.start", epoch_ms, {"requestId": request_id, "version": version})
 
 
 def end(request_id: str, status: str, *, json_format: bool, epoch_ms: int) -> str:
     if not json_format:
-        return f"END RequestId: {request_id}"
+        return f"END RequestId: {request_id}\n"
     return _record("platform.runtimeDone", epoch_ms, {"requestId": request_id, "status": status})
 
 
@@ -134,7 +135,7 @@ def report(rep: Report, *, json_format: bool, epoch_ms: int) -> str:
         line += f"Status: {rep.status}\t"
         if rep.error_type:
             line += f"Error Type: {rep.error_type}\t"
-    return line
+    return line + "\n"
 
 
 def _json_report(rep: Report, epoch_ms: int) -> str:

@@ -153,8 +153,10 @@ class SandboxProcess:
 
     def _split(self, chunk: bytes) -> None:
         data = self._partial + chunk
-        lines = data.split(b"\n")
-        self._partial = lines.pop()
+        # Each complete line keeps its newline, as CloudWatch stores a runtime's output.
+        parts = data.split(b"\n")
+        self._partial = parts.pop()
+        lines = [part + b"\n" for part in parts]
         if len(self._partial) >= MAX_EVENT_BYTES:
             lines.append(self._partial)
             self._partial = b""

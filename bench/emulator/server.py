@@ -26,6 +26,7 @@ from bench.emulator.auth import (
     check_headers,
     check_signature,
 )
+from bench.emulator.code_url import PREFIX as CODE_PREFIX
 from bench.emulator.errors import AwsError, logs_error, too_large, too_many_requests
 from bench.emulator.invoke import REQUEST_ID
 
@@ -154,6 +155,8 @@ class _Front:
     ) -> web.StreamResponse:
         from aiohttp import web
 
+        if request.path.startswith(CODE_PREFIX):
+            return await handler(request)  # presigned: the handler checks the URL's signature
         request_id = str(uuid.uuid4())
         request[REQUEST_ID] = request_id  # Invoke runs the function under this id
         is_logs = request.headers.get("X-Amz-Target", "").startswith(LOGS_PREFIX)

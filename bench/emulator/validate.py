@@ -261,3 +261,75 @@ def check_payload(payload: bytes) -> bytes:
 def _bad_payload(detail: str) -> AwsError:
     message = f"Could not parse request body into json: Could not parse payload into json: {detail}"
     return AwsError("InvalidRequestContentException", message, 400)
+
+
+# FunctionName and Qualifier as Lambda checks them, in its order: an ARN of another region
+# is not found; then each value against its pattern and length (all failures in one
+# ValidationException); then a qualifier in the ARN that contradicts `Qualifier`.
+FUNCTION_REF_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
+)
+QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
+MAX_REF_LENGTH = 256  # NamespacedFunctionName in botocore's model
+MAX_NAME_LENGTH = 64  # a bare name, as the API reference states
+MAX_QUALIFIER_LENGTH = 128
+_ARN_REGION = re.compile(r"^arn:[^:]*:lambda:(?P<region>[^:]+):")
+MAX_TAGS = 50
+
+
+def _constraint(value: str, member: str, constraint: str) -> str:
+    return f"Value '{value}' at '{member}' failed to satisfy constraint: Member must {constraint}"
+
+
+def validation_errors(errors: list[str]) -> AwsError:
+    count = len(errors)
+    noun = "error" if count == 1 else "errors"
+    return validation(f"{count} validation {noun} detected: " + "; ".join(errors))
+
+
+def check_function_ref(ref: str, qualifier: str | None, region: str) -> None:
+    """Raise what Lambda answers for a FunctionName/Qualifier pair it refuses."""
+    arn = _ARN_REGION.match(ref)
+    if arn and arn["region"] != region:
+        message = f"Functions from '{arn['region']}' are not reachable in this region ('{region}')"
+        raise AwsError("ResourceNotFoundException", message, 404,
+                       body={"Type": "User", "Message": message})
+    errors = []
+    if not re.fullmatch(FUNCTION_REF_PATTERN, ref):
+        errors.append(_constraint(ref, "functionName",
+                                  f"satisfy regular expression pattern: {FUNCTION_REF_PATTERN}"))
+    limit = MAX_NAME_LENGTH if ":" not in ref else MAX_REF_LENGTH
+    if len(ref) > limit:
+        errors.append(_constraint(ref, "functionName",
+                                  f"have length less than or equal to {limit}"))
+    if qualifier is not None:
+        if not re.fullmatch(QUALIFIER_PATTERN, qualifier):
+            errors.append(_constraint(qualifier, "qualifier",
+                                      f"satisfy regular expression pattern: {QUALIFIER_PATTERN}"))
+        if not 1 <= len(qualifier) <= MAX_QUALIFIER_LENGTH:
+            bound = ("greater than or equal to 1" if not qualifier
+                     else f"less than or equal to {MAX_QUALIFIER_LENGTH}")
+            errors.append(_constraint(qualifier, "qualifier", f"have length {bound}"))
+    if errors:
+        raise validation_errors(errors)
+    in_ref = _qualifier_in(ref)
+    if qualifier and in_ref and in_ref != qualifier:
+        raise invalid_param(
+            "The derived qualifier from the function name does not match the specified qualifier."
+        )
+
+
+def _qualifier_in(ref: str) -> str | None:
+    parts = ref.split(":")
+    if ref.startswith("arn:"):
+        return parts[7] if len(parts) > 7 else None
+    if len(parts) >= 3 and parts[1] == "function":
+        return parts[3] if len(parts) > 3 else None
+    return parts[1] if len(parts) == 2 else None
+
+
+def check_tag_count(current: dict[str, str], adding: Any) -> None:
+    """A function holds at most 50 tags, counting the ones it already has."""
+    if isinstance(adding, dict) and len(set(current) | set(adding)) > MAX_TAGS:
+        raise invalid_param("Number of tags exceeds resource tag limit.")

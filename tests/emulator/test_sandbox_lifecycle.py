@@ -141,7 +141,7 @@ def test_timeout_kills_the_sandbox_and_reports_status_timeout(run_sandboxes, san
         assert doc["errorType"] == "Sandbox.Timedout"
         assert doc["errorMessage"].endswith(f"{rid} Task timed out after 1.00 seconds")
         report = sink.report_for(rid)
-        assert report.endswith("\tStatus: timeout\t")
+        assert report.endswith("\tStatus: timeout\t\n")
         assert 1000 <= float(report.split("Duration: ")[1].split(" ms")[0]) < 1500
         assert _gone(pid)
         rid2, _ = await sandbox_kit.invoke(m, spec, {})
@@ -159,7 +159,7 @@ def test_import_error_gives_init_report_and_unhandled(run_sandboxes, sandbox_kit
         assert json.loads(r.payload)["errorType"] == "Runtime.ImportModuleError"
         (init_report,) = sink.lines_starting("INIT_REPORT ")
         assert init_report.endswith(
-            "\tPhase: init\tStatus: error\tError Type: Runtime.ImportModuleError"
+            "\tPhase: init\tStatus: error\tError Type: Runtime.ImportModuleError\n"
         )
         assert "Error Type: Runtime.ImportModuleError" in sink.report_for(rid)
 
@@ -174,7 +174,7 @@ def test_exceeding_memory_is_out_of_memory(run_sandboxes, sandbox_kit, cpu_limit
         rid, r = await sandbox_kit.invoke(m, spec, {"action": "alloc", "mb": 300})
         assert r.function_error == "Unhandled"
         assert json.loads(r.payload)["errorType"] == "Runtime.OutOfMemory"
-        assert sink.report_for(rid).endswith("\tStatus: error\tError Type: Runtime.OutOfMemory\t")
+        assert sink.report_for(rid).endswith("\tStatus: error\tError Type: Runtime.OutOfMemory\t\n")
 
     run_sandboxes(scenario, cpu_limits=cpu_limits)
 
@@ -205,11 +205,11 @@ def test_output_lands_between_start_and_end_and_tail_ends_with_report(run_sandbo
         await sandbox_kit.invoke(m, spec, {})
         rid, r = await sandbox_kit.invoke(m, spec, {"action": "print", "lines": lines})
         msgs = sink.messages()
-        start = msgs.index(f"START RequestId: {rid} Version: $LATEST")
-        end = msgs.index(f"END RequestId: {rid}")
-        assert msgs[start + 1 : end] == lines
+        start = msgs.index(f"START RequestId: {rid} Version: $LATEST\n")
+        end = msgs.index(f"END RequestId: {rid}\n")
+        assert msgs[start + 1 : end] == [line + "\n" for line in lines]
         assert r.log_tail is not None and len(r.log_tail.encode()) <= 4096
-        assert r.log_tail.endswith(sink.report_for(rid) + "\n")
+        assert r.log_tail.endswith(sink.report_for(rid))
 
     run_sandboxes(scenario)
 
@@ -310,9 +310,9 @@ def test_init_phase_limit_times_out_the_sandbox(run_sandboxes, sandbox_kit, monk
         assert r.function_error == "Unhandled"
         assert json.loads(r.payload)["errorType"] == "Sandbox.Timedout"
         (init_report,) = sink.lines_starting("INIT_REPORT ")
-        assert init_report.endswith("\tPhase: init\tStatus: timeout")
+        assert init_report.endswith("\tPhase: init\tStatus: timeout\n")
         assert 500 <= float(init_report.split("Init Duration: ")[1].split(" ms")[0]) < 1500
-        assert sink.report_for(rid).endswith("\tStatus: timeout\t")
+        assert sink.report_for(rid).endswith("\tStatus: timeout\t\n")
 
     run_sandboxes(scenario)
 
@@ -368,7 +368,7 @@ def test_java_runtime_through_our_bootstrap(run_sandboxes, sandbox_kit, tmp_path
         rid2, r2 = await sandbox_kit.invoke(m, spec, {"n": "raise"})
         assert json.loads(r1.payload)["event"] == {"n": 1}
         assert INIT in sink.report_for(rid1)
-        assert 'handling {"n": 1}' in sink.messages()
+        assert 'handling {"n": 1}\n' in sink.messages()
         assert r2.function_error == "Unhandled"
         assert json.loads(r2.payload)["errorType"] == "java.lang.IllegalStateException"
         assert INIT not in sink.report_for(rid2)
@@ -410,7 +410,7 @@ def test_runtime_exiting_mid_invoke_is_runtime_exit_error(run_sandboxes, sandbox
         assert doc["errorMessage"] == (
             f"RequestId: {rid} Error: Runtime exited with error: exit status 3"
         )
-        assert sink.report_for(rid).endswith("\tStatus: error\tError Type: Runtime.ExitError\t")
+        assert sink.report_for(rid).endswith("\tStatus: error\tError Type: Runtime.ExitError\t\n")
 
     run_sandboxes(scenario)
 
@@ -428,6 +428,6 @@ def test_the_kernel_cap_catches_what_the_watch_misses(run_sandboxes, sandbox_kit
     async def scenario(m, sink):
         rid, r = await sandbox_kit.invoke(m, spec, {"action": "alloc", "mb": 400})
         assert json.loads(r.payload)["errorType"] == "Runtime.OutOfMemory"
-        assert sink.report_for(rid).endswith("\tStatus: error\tError Type: Runtime.OutOfMemory\t")
+        assert sink.report_for(rid).endswith("\tStatus: error\tError Type: Runtime.OutOfMemory\t\n")
 
     run_sandboxes(scenario, cpu_limits="on")

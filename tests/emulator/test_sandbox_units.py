@@ -20,15 +20,15 @@ def test_report_line_has_lambdas_field_order_and_trailing_tab():
     cold = pl.Report(RID, 8.4, 179, 128, 66, init_duration_ms=170.126)
     assert pl.report(cold, json_format=False, epoch_ms=0) == (
         f"REPORT RequestId: {RID}\tDuration: 8.40 ms\tBilled Duration: 179 ms\t"
-        "Memory Size: 128 MB\tMax Memory Used: 66 MB\tInit Duration: 170.13 ms\t"
+        "Memory Size: 128 MB\tMax Memory Used: 66 MB\tInit Duration: 170.13 ms\t\n"
     )
     timeout = pl.Report(RID, 1000.5, 1001, 128, 40, status="timeout")
     assert pl.report(timeout, json_format=False, epoch_ms=0).endswith(
-        "Max Memory Used: 40 MB\tStatus: timeout\t"
+        "Max Memory Used: 40 MB\tStatus: timeout\t\n"
     )
     oom = pl.Report(RID, 3.0, 3, 128, 129, status="error", error_type="Runtime.OutOfMemory")
     assert pl.report(oom, json_format=False, epoch_ms=0).endswith(
-        "\tStatus: error\tError Type: Runtime.OutOfMemory\t"
+        "\tStatus: error\tError Type: Runtime.OutOfMemory\t\n"
     )
 
 
@@ -69,13 +69,13 @@ def test_init_lines_and_stream_name():
     )
     assert text == (
         "INIT_START Runtime Version: python:3.12.v7\tRuntime Version ARN: "
-        "arn:aws:lambda:us-east-1::runtime:" + "a" * 64
+        "arn:aws:lambda:us-east-1::runtime:" + "a" * 64 + "\n"
     )
     assert pl.init_report(
         229.041, "error", "Runtime.ImportModuleError", json_format=False, epoch_ms=0
     ) == (
         "INIT_REPORT Init Duration: 229.04 ms\tPhase: init\t"
-        "Status: error\tError Type: Runtime.ImportModuleError"
+        "Status: error\tError Type: Runtime.ImportModuleError\n"
     )
     assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", pl.log_stream_name())
     assert (

@@ -4,10 +4,56 @@ import http from "node:http";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { format } from "node:util";
 
 const [host, port] = process.env.AWS_LAMBDA_RUNTIME_API.split(":");
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const BASE = "/2018-06-01/runtime";
+
+// console.* as Lambda's Node.js runtime writes it: `time\trequestId\tLEVEL\tmessage` in the
+// Text log format, one JSON record per call in the JSON format. The request id is
+// "undefined" outside an invocation, as on Lambda. A message's own newlines become \r so
+// it stays one log event (the pipe splits events at \n).
+const JSON_LOGS = process.env.AWS_LAMBDA_LOG_FORMAT === "JSON";
+const LEVELS = { log: "INFO", info: "INFO", warn: "WARN", error: "ERROR", debug: "DEBUG",
+                 trace: "TRACE" };
+let currentRequestId;
+
+function jsonRecord(level, args) {
+  const record = { timestamp: new Date().toISOString(), level, requestId: currentRequestId };
+  const [first] = args;
+  const whole = args.length === 1 && typeof first === "object" && !(first instanceof Error);
+  record.message = whole ? first : format(...args);
+  const error = args.find((a) => a instanceof Error);
+  if (error !== undefined) {
+    record.errorType = error.constructor?.name ?? "UnknownError";
+    record.errorMessage = error.message;
+    record.stackTrace = typeof error.stack === "string" ? error.stack.split("\n") : [];
+  }
+  try {
+    return JSON.stringify(record);
+  } catch {
+    return JSON.stringify({ ...record, message: format(...args) });
+  }
+}
+
+for (const [method, level] of Object.entries(LEVELS)) {
+  console[method] = (...args) => {
+    const line = JSON_LOGS
+      ? jsonRecord(level, args)
+      : `${new Date().toISOString()}\t${currentRequestId}\t${level}\t${format(...args)}`;
+    process.stdout.write(line.replace(/\n/g, "\r") + "\n");
+  };
+}
+
+function logError(what, err, type) {
+  if (JSON_LOGS) {
+    const record = JSON.parse(jsonRecord("ERROR", [what, err]));
+    process.stdout.write(JSON.stringify({ ...record, message: what, errorType: type }) + "\n");
+  } else {
+    console.error(`${what} \t${errorDoc(err, type)}`);
+  }
+}
 
 function call(method, urlPath, body, headers = {}) {
   return new Promise((resolve, reject) => {
@@ -78,7 +124,7 @@ try {
   handler = await loadHandler();
 } catch (err) {
   const type = err.lambdaType ?? "Runtime.UserCodeSyntaxError";
-  console.error(`ERROR\t${type}: ${err.message}`);
+  logError("Uncaught Exception", err, type);
   await call("POST", "/init/error", errorDoc(err, type), { "Lambda-Runtime-Function-Error-Type": type });
   process.exit(1);
 }
@@ -86,6 +132,7 @@ try {
 for (;;) {
   const next = await call("GET", "/invocation/next");
   const id = next.headers["lambda-runtime-aws-request-id"];
+  currentRequestId = id;
   const deadline = Number(next.headers["lambda-runtime-deadline-ms"]);
   const context = {
     awsRequestId: id,
@@ -104,7 +151,7 @@ for (;;) {
     await call("POST", `/invocation/${id}/response`, JSON.stringify(result ?? null));
   } catch (err) {
     const type = err instanceof Error ? err.name : "Error";
-    console.error(`ERROR\tInvoke Error \t${errorDoc(err, type)}`);
+    logError("Invoke Error", err, type);
     await call("POST", `/invocation/${id}/error`, errorDoc(err, type),
       { "Lambda-Runtime-Function-Error-Type": type });
   }
