@@ -1,7 +1,9 @@
 """Burst vs sequential cold starts on the local target, side by side.
 
-Prints cold samples per minute for each strategy (goal: burst >= 10x sequential) and the
-launch skew (max - min release time) of 50-wide bursts (goal: p100 <= 10 ms).
+Prints cold samples per minute for each strategy (goal: burst >= 10x sequential), the
+median Init Duration of each strategy's samples (a faster strategy that moves the value is
+not a win: with capacity admission a burst waits for the host instead of inflating Init)
+and the launch skew (max - min release time) of 50-wide bursts (goal: p100 <= 10 ms).
 
     python benchmarks/strategies.py [--cold 20] [--burst 10 20] [--update-delay 0.1 2.0]
 
@@ -27,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.burst import fire_burst, invoke_once
-from bench.classify import bench_event
+from bench.classify import bench_event, tail_report
 from bench.deploy import ControlPlane, FunctionSpec, bump, deploy_function
 from bench.matrix import Cell
 from bench.naming import resource_tags
@@ -59,13 +61,23 @@ def _deploy(target: Target, cp: ControlPlane, name: str, concurrency: int) -> No
     )
 
 
-def _cold(outcomes: list[Any]) -> int:
-    return sum(
-        1 for o in outcomes if o.status == "success" and (o.response or {}).get("invocation") == 1
-    )
+def _cold(outcomes: list[Any]) -> tuple[int, float]:
+    """Cold samples, and the median of their Init Durations (NaN when none has one)."""
+    cold = [
+        o for o in outcomes if o.status == "success" and (o.response or {}).get("invocation") == 1
+    ]
+    inits = []
+    for outcome in cold:
+        found = tail_report(outcome)
+        if found is not None and found[0].init_duration_ms is not None:
+            inits.append(found[0].init_duration_ms)
+    return len(cold), statistics.median(inits) if inits else float("nan")
 
 
-def sequential(target: Target, cp: ControlPlane, name: str, cold: int) -> tuple[int, float]:
+Sampled = tuple[tuple[int, float], float]  # ((cold samples, median Init ms), seconds)
+
+
+def sequential(target: Target, cp: ControlPlane, name: str, cold: int) -> Sampled:
     client = target.lambda_client(1)
     start = time.perf_counter_ns()
     outcomes = []
@@ -76,7 +88,7 @@ def sequential(target: Target, cp: ControlPlane, name: str, cold: int) -> tuple[
     return _cold(outcomes), (time.perf_counter_ns() - start) / 1e9
 
 
-def burst(target: Target, cp: ControlPlane, name: str, cold: int, width: int) -> tuple[int, float]:
+def burst(target: Target, cp: ControlPlane, name: str, cold: int, width: int) -> Sampled:
     client = target.lambda_client(width)
     start = time.perf_counter_ns()
     outcomes = []
@@ -121,22 +133,23 @@ def main() -> None:
         with open_local_target(update_delay_s=delay) as target:
             cp = ControlPlane.from_target(target, RateLimiter(12))
             _deploy(target, cp, "bench-perf-aaaaaa-00", 1)
-            seq_n, seq_s = sequential(target, cp, "bench-perf-aaaaaa-00", args.cold)
+            (seq_n, seq_init), seq_s = sequential(target, cp, "bench-perf-aaaaaa-00", args.cold)
             if not seq_n:
                 raise SystemExit("no sequential cold samples: see the errors above")
             seq_rate = seq_n / seq_s * 60
             print(
                 f"update delay {delay:>4.1f}s  sequential: {seq_n} cold in {seq_s:5.1f}s "
-                f"= {seq_rate:5.0f}/min"
+                f"= {seq_rate:5.0f}/min; median Init {seq_init:5.1f} ms"
             )
             for i, width in enumerate(args.burst, start=1):
                 name = f"bench-perf-aaaaaa-{i:02d}"
                 _deploy(target, cp, name, width)
-                bur_n, bur_s = burst(target, cp, name, args.cold, width)
+                (bur_n, bur_init), bur_s = burst(target, cp, name, args.cold, width)
                 bur_rate = bur_n / bur_s * 60
                 print(
                     f"{'':20}burst {width:>3}: {bur_n} cold in {bur_s:5.1f}s = {bur_rate:5.0f}/min"
-                    f"  = {bur_rate / seq_rate:4.1f}x sequential (goal >= 10x)"
+                    f"  = {bur_rate / seq_rate:4.1f}x sequential (goal >= 10x); median Init "
+                    f"{bur_init:5.1f} ms = {bur_init / seq_init:4.2f}x sequential's (goal ~1.0)"
                 )
 
     with open_local_target(cpu_limits="off") as target:
