@@ -160,3 +160,15 @@ def test_a_difference_on_a_contended_cell_is_not_called_a_regression() -> None:
     others = [r for r in rows if r.cell != PLANTED]
     assert {r.mark for r in others} <= {"unchanged", "large-not-significant"}
     assert all("contended" not in r.reason for r in others)
+
+
+def test_compare_says_which_matrix_settings_differ(tmp_path: Path) -> None:
+    base = write_run(tmp_path, seed=5, cold=40, warm=0, burst=8)
+    new = write_run(tmp_path, seed=6, cold=40, warm=0, burst=1, name="renamed")
+    outcome = render_compare(base, new, tmp_path / "reports", metrics=["init_duration_ms"])
+    assert outcome.matrix_changes == ["burst: 8 -> 1"]  # the name is not a setting
+    text = _table_text(outcome)
+    assert "matrix settings that differ (base -> new): burst: 8 -> 1" in text
+    assert "matrices differ (name aside): burst: 8 -&gt; 1" in outcome.path.read_text()
+    same = render_compare(base, base, tmp_path / "reports", metrics=["init_duration_ms"])
+    assert same.matrix_changes == [] and "matrix settings" not in _table_text(same)

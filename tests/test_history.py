@@ -17,9 +17,10 @@ SLOW = CELLS[2].id
 
 
 def _night(day: int, **changes: object) -> SyntheticRun:
+    settings: dict[str, object] = {"started": datetime(2026, 11, day, 3, 0, tzinfo=UTC)}
+    settings.update(changes)
     return SyntheticRun(
-        name="nightly", cells=CELLS, cold=40, warm=0, seed=day,
-        started=datetime(2026, 11, day, 3, 0, tzinfo=UTC), **changes,  # type: ignore[arg-type]
+        name="nightly", cells=CELLS, cold=40, warm=0, seed=day, **settings,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -63,3 +64,23 @@ def test_cli(bench_cli: Callable, results: Path, workdir: Path) -> None:
     result = bench_cli("history", str(results), "--name", "other", "--reports", "reports")
     assert result.exit_code == 0, result.output
     assert result.output.strip() == str(Path("reports") / "history-other.html")
+
+
+def test_runs_in_one_minute_are_told_apart_and_a_changed_matrix_is_marked(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "runs"
+    minute = datetime(2026, 11, 5, 3, 0, 10, tzinfo=UTC)
+    write_run(root, _night(5, started=minute))
+    write_run(root, _night(6, started=minute.replace(second=40)))  # same settings
+    write_run(root, _night(7, started=minute.replace(second=50), burst=1))  # burst changed
+    (page,) = render_history(root, tmp_path / "reports", name="nightly")
+    html = page.read_text(encoding="utf-8")
+    labels = [SyntheticRun(seed=day).id().rsplit("-", 1)[-1] for day in (5, 6, 7)]
+    assert len(set(labels)) == 3
+    for second, rand in zip((10, 40, 50), labels, strict=True):
+        assert f"2026-11-05 03:00:{second} {rand}" in html  # the chart's tick labels
+    assert f"2026-11-05 03:00:50 {labels[2]} (matrix changed)" in html
+    assert html.count(" (matrix changed) -->") == 1  # one tick label (an SVG comment)
+    assert '<td class="l flag">burst: 10 -&gt; 1</td>' in html
+    assert html.count('<td class="l">none</td>') >= 1  # the second run: same settings

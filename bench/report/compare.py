@@ -11,6 +11,7 @@ from bench.errors import EXIT_INPUT, EXIT_OK, EXIT_REGRESSION
 from bench.report import charts
 from bench.report.html import number, render, svg
 from bench.report.load import LoadedRun, load_runs, matrix_name
+from bench.report.settings import matrix_changes
 from bench.stats import CompareRow, compare_runs, run_level_mismatch
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class CompareOutcome:
     insufficient: int = 0
     contended: int = 0
     run_problem: str = ""
+    matrix_changes: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -100,7 +102,9 @@ def format_compare_table(outcome: CompareOutcome) -> Table:
              f"{outcome.improvements} improvement(s), {outcome.not_comparable} not comparable, "
              f"{outcome.insufficient} insufficient{contended} (factor {outcome.factor:g}, "
              f"alpha {outcome.alpha:g})")  # fmt: skip
-    table = Table(title=title, title_justify="left")
+    caption = ("matrix settings that differ (base -> new): " + "; ".join(outcome.matrix_changes)
+               if outcome.matrix_changes else None)  # fmt: skip
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     for header in HEADERS:
         left = header in ("cell", "metric", "verdict", "why")
         # A cut-off cell id is useless; let the explanation wrap instead.
@@ -153,6 +157,7 @@ def render_compare(
         improvements=counts["improvement"], not_comparable=counts["not-comparable"],
         insufficient=counts["insufficient"], contended=counts["contended"],
         run_problem=run_level_mismatch(base_run.manifest, new_run.manifest), counts=counts,
+        matrix_changes=matrix_changes(base_run.manifest, new_run.manifest),
     )  # fmt: skip
     html = render(
         "compare.html.j2",

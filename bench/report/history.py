@@ -10,6 +10,7 @@ from bench.errors import InputError, ResultsFormatError
 from bench.report import charts
 from bench.report.html import render, svg
 from bench.report.load import load_run, matrix_name
+from bench.report.settings import matrix_changes
 from bench.results import MANIFEST, read_manifest
 
 COMPARE_FACTOR = 1.1
@@ -46,6 +47,7 @@ def _history_rows(run_dirs: list[Path], lenient: bool) -> tuple[Any, list[dict[s
         loaded = load_run(run_dir, lenient=lenient)
         summary = cell_summary(loaded.invocations)
         flagged: set[str] = set()
+        changes = matrix_changes(previous.manifest, loaded.manifest) if previous else []
         if previous is not None:
             rows = compare_runs(previous.invocations, loaded.invocations, previous.manifest,
                                 loaded.manifest, metrics=["init_duration_ms"],
@@ -54,17 +56,25 @@ def _history_rows(run_dirs: list[Path], lenient: bool) -> tuple[Any, list[dict[s
         started = str(loaded.manifest["started"])
         summary = summary.assign(
             order=order,
-            label=started[:16].replace("T", " "),
+            label=run_label(started, loaded.run_id, changed=bool(changes)),
             run_id=loaded.run_id,
             regression=summary["cell"].isin(flagged),
         )
         frames.append(summary)
         runs.append({"order": order, "run_id": loaded.run_id, "started": started,
                      "status": loaded.status, "cells": len(summary),
-                     "regressions": sorted(flagged),
+                     "regressions": sorted(flagged), "matrix_changes": changes,
+                     "label": run_label(started, loaded.run_id, changed=bool(changes)),
                      "dropped": [f"{loaded.run_id}: {d}" for d in loaded.dropped]})  # fmt: skip
         previous = loaded
     return pd.concat(frames, ignore_index=True), runs
+
+
+def run_label(started: str, run_id: str, *, changed: bool) -> str:
+    """Start to the second and the run id's random part, so two runs started in the same
+    minute (or second) are told apart; "matrix changed" when its settings moved."""
+    label = f"{started[:19].replace('T', ' ')} {run_id.rsplit('-', 1)[-1]}"
+    return f"{label} (matrix changed)" if changed else label
 
 
 def _safe_name(name: str) -> str:
