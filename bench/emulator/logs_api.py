@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,16 @@ RETENTION_DAYS = frozenset(
     }
 )
 BAD_TOKEN = "The specified nextToken is invalid."
+GROUP_NAME_PATTERN = r"[\.\-_/#A-Za-z0-9]+"
+MAX_NAME = 512  # log group and log stream names
+
+
+def _invalid_value(value: object, member: str, constraint: str) -> Exception:
+    """Logs words constraint failures as Coral does, under InvalidParameterException."""
+    return logs_invalid(
+        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
+        f"constraint: Member must {constraint}"
+    )
 
 
 def _encode(*parts: object) -> str:
@@ -56,9 +67,23 @@ def _decode(token: str) -> list[str]:
 
 def _limit(data: dict[str, Any], default: int, maximum: int) -> int:
     value = data.get("limit", default)
-    if not isinstance(value, int) or not 1 <= value <= maximum:
-        raise logs_invalid(f"limit must be between 1 and {maximum}, got {value!r}.")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise logs_error("SerializationException", f"limit must be an integer, not {value!r}.")
+    if value < 1:
+        raise _invalid_value(value, "limit", "have value greater than or equal to 1")
+    if value > maximum:
+        raise _invalid_value(value, "limit", f"have value less than or equal to {maximum}")
     return value
+
+
+def _check_name(name: str, member: str = "logGroupName") -> str:
+    if len(name) > MAX_NAME:
+        raise _invalid_value(name, member, f"have length less than or equal to {MAX_NAME}")
+    if not re.fullmatch(GROUP_NAME_PATTERN, name):
+        raise _invalid_value(
+            name, member, f"satisfy regular expression pattern: {GROUP_NAME_PATTERN}"
+        )
+    return name
 
 
 def _group_name(data: dict[str, Any]) -> str:
@@ -67,8 +92,8 @@ def _group_name(data: dict[str, Any]) -> str:
         raise logs_invalid("logGroupName is required.")
     # A logGroupIdentifier may be an ARN: keep only the name.
     if name.startswith("arn:") and ":log-group:" in name:
-        name = name.split(":log-group:", 1)[1].removesuffix(":*")
-    return name
+        return name.split(":log-group:", 1)[1].removesuffix(":*")
+    return _check_name(name, "logGroupName" if "logGroupName" in data else "logGroupIdentifier")
 
 
 def _group_from_arn(arn: Any) -> str:
@@ -96,6 +121,9 @@ class LogsApi:
             "DeleteRetentionPolicy": self.delete_retention_policy,
             "DescribeLogStreams": self.describe_log_streams,
             "CreateLogStream": self.create_log_stream,
+            "DeleteLogStream": self.delete_log_stream,
+            "PutLogGroupDeletionProtection": self.put_deletion_protection,
+            "UntagLogGroup": self.untag_log_group,
             "PutLogEvents": self.put_log_events,
             "GetLogEvents": self.get_log_events,
             "FilterLogEvents": self.filter_log_events,
@@ -119,7 +147,12 @@ class LogsApi:
 
     def create_log_group(self, data: dict[str, Any]) -> dict[str, Any]:
         name = _group_name(data)
-        if not self.store.create_group(name, data.get("tags")):
+        protected = data.get("deletionProtectionEnabled", False)
+        if not isinstance(protected, bool):
+            raise logs_error(
+                "SerializationException", "deletionProtectionEnabled must be a boolean."
+            )
+        if not self.store.create_group(name, data.get("tags"), protected=protected):
             raise logs_error(
                 "ResourceAlreadyExistsException", "The specified log group already exists"
             )
@@ -134,8 +167,15 @@ class LogsApi:
         start_after = None
         if data.get("nextToken"):
             start_after = "/".join(_decode(data["nextToken"]))
+        prefix, pattern = data.get("logGroupNamePrefix"), data.get("logGroupNamePattern")
+        if prefix is not None and pattern is not None:
+            raise logs_invalid(
+                "LogGroupNamePrefix and LogGroupNamePattern are mutually exclusive parameters."
+            )
+        if pattern is not None and pattern != "":
+            _check_name(pattern, "logGroupNamePattern")
         groups, last = self.store.describe_groups(
-            data.get("logGroupNamePrefix") or "", start_after, limit
+            prefix or "", start_after, limit, pattern if pattern else None
         )
         out: dict[str, Any] = {"logGroups": groups}
         if last is not None:
@@ -157,7 +197,21 @@ class LogsApi:
         self.store.set_retention(_group_name(data), None)
         return {}
 
+    def put_deletion_protection(self, data: dict[str, Any]) -> dict[str, Any]:
+        protected = data.get("deletionProtectionEnabled")
+        if not isinstance(protected, bool):
+            raise logs_invalid("deletionProtectionEnabled is required.")
+        self.store.protect_group(_group_name(data), protected)
+        return {}
+
     # --- streams ---------------------------------------------------------------------
+
+    def delete_log_stream(self, data: dict[str, Any]) -> dict[str, Any]:
+        stream = data.get("logStreamName")
+        if not isinstance(stream, str) or not stream:
+            raise logs_invalid("logStreamName is required.")
+        self.store.delete_stream(_group_name(data), stream)
+        return {}
 
     def describe_log_streams(self, data: dict[str, Any]) -> dict[str, Any]:
         order = data.get("orderBy", "LogStreamName")
@@ -298,6 +352,13 @@ class LogsApi:
 
     def tag_log_group(self, data: dict[str, Any]) -> dict[str, Any]:
         self.store.tag_group(_group_name(data), data.get("tags") or {})
+        return {}
+
+    def untag_log_group(self, data: dict[str, Any]) -> dict[str, Any]:
+        keys = data.get("tags")
+        if not isinstance(keys, list) or not keys:
+            raise logs_invalid("tags is required: the keys of the tags to remove.")
+        self.store.untag_group(_group_name(data), [str(k) for k in keys])
         return {}
 
     def list_tags_log_group(self, data: dict[str, Any]) -> dict[str, Any]:

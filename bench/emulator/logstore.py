@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.emulator.errors import log_group_missing, log_stream_missing
+from bench.emulator.errors import log_group_missing, log_stream_missing, logs_error
 from bench.emulator.filterpattern import compile_pattern
 
 MAX_PAGE_EVENTS = 10_000
@@ -47,6 +47,7 @@ class Group:
     tags: dict[str, str] = field(default_factory=dict)
     streams: dict[str, Stream] = field(default_factory=dict)
     stored_bytes: int = 0
+    deletion_protection: bool = False
 
 
 class LogStore:
@@ -107,18 +108,39 @@ class LogStore:
         with self._lock:
             return stream in self._group(group).streams
 
-    def create_group(self, name: str, tags: dict[str, str] | None = None) -> bool:
+    def create_group(
+        self, name: str, tags: dict[str, str] | None = None, *, protected: bool = False
+    ) -> bool:
         """False when the group already exists."""
         with self._lock:
             if name in self._groups:
                 return False
-            self._groups[name] = Group(name, self._now_ms(), tags=dict(tags or {}))
+            self._groups[name] = Group(
+                name, self._now_ms(), tags=dict(tags or {}), deletion_protection=protected
+            )
             return True
 
     def delete_group(self, name: str) -> None:
         with self._lock:
-            if self._groups.pop(name, None) is None:
-                raise log_group_missing()
+            if self._group(name).deletion_protection:
+                raise logs_error(
+                    "ValidationException",
+                    f"Log group {name} has deletion protection enabled. Disable it with "
+                    "PutLogGroupDeletionProtection before deleting the log group.",
+                )
+            del self._groups[name]
+
+    def protect_group(self, name: str, protected: bool) -> None:
+        with self._lock:
+            self._group(name).deletion_protection = protected
+
+    def delete_stream(self, group: str, stream: str) -> None:
+        with self._lock:
+            grp = self._group(group)
+            strm = grp.streams.pop(stream, None)
+            if strm is None:
+                raise log_stream_missing()
+            grp.stored_bytes -= sum(len(e.message.encode()) + EVENT_OVERHEAD for e in strm.events)
 
     def _group(self, name: str) -> Group:
         grp = self._groups.get(name)
@@ -145,10 +167,14 @@ class LogStore:
             return dict(self._group(name).tags)
 
     def describe_groups(
-        self, prefix: str, start_after: str | None, limit: int
+        self, prefix: str, start_after: str | None, limit: int, pattern: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
+        """`pattern` is a case-sensitive substring; with it AWS shows only three keys."""
         with self._lock:
-            names = sorted(n for n in self._groups if n.startswith(prefix))
+            names = sorted(
+                n for n in self._groups
+                if n.startswith(prefix) and (pattern is None or pattern in n)
+            )
             if start_after is not None:
                 names = names[bisect.bisect_right(names, start_after) :]
             page = names[:limit]
@@ -163,9 +189,12 @@ class LogStore:
                     "storedBytes": grp.stored_bytes,
                     "logGroupClass": "STANDARD",
                     "logGroupArn": self.group_arn(name),
+                    "deletionProtectionEnabled": grp.deletion_protection,
                 }
                 if grp.retention_days is not None:
                     item["retentionInDays"] = grp.retention_days
+                if pattern is not None:
+                    item = {k: item[k] for k in ("arn", "creationTime", "logGroupName")}
                 out.append(item)
         return out, (page[-1] if len(names) > limit else None)
 
