@@ -193,7 +193,16 @@ def compare(
         list[str] | None,
         typer.Option(
             "--metric",
-            help="init_duration_ms (default), client_latency_ms, warm_duration_ms; repeatable.",
+            help="Metric that gates: init_duration_ms (default), duration_ms (the cold "
+            "REPORT Duration), client_latency_ms, warm_duration_ms; repeatable.",
+        ),
+    ] = None,
+    report_only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--report-only",
+            help="Metric judged and shown but never failing the comparison (e.g. "
+            "client_latency_ms measured across the internet); repeatable.",
         ),
     ] = None,
     factor: Annotated[
@@ -211,8 +220,8 @@ def compare(
     try:
         outcome = render_compare(
             base, new, reports, metrics=metric or ["init_duration_ms"], factor=factor, alpha=alpha,
-            lenient=lenient,
-        )
+            lenient=lenient, report_only=report_only,
+        )  # fmt: skip
     except BenchError as exc:
         _fail(exc)
     console = _console()

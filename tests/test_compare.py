@@ -172,3 +172,30 @@ def test_compare_says_which_matrix_settings_differ(tmp_path: Path) -> None:
     assert "matrices differ (name aside): burst: 8 -&gt; 1" in outcome.path.read_text()
     same = render_compare(base, base, tmp_path / "reports", metrics=["init_duration_ms"])
     assert same.matrix_changes == [] and "matrix settings" not in _table_text(same)
+
+
+def test_a_report_only_metric_is_judged_and_shown_but_never_fails(tmp_path: Path) -> None:
+    base = write_run(tmp_path, seed=5, cold=60, warm=0)
+    new = write_run(tmp_path, seed=6, cold=60, warm=0, init_factor={PLANTED: 1.25})
+    outcome = render_compare(base, new, tmp_path / "reports", metrics=["duration_ms"],
+                             report_only=["init_duration_ms"])  # fmt: skip
+    regressed = [(r.cell, r.metric) for r in outcome.rows if r.mark == "regression"]
+    assert regressed == [(PLANTED, "init_duration_ms")]
+    assert (outcome.regressions, outcome.reported_regressions) == (0, 1)
+    assert outcome.judged > 0 and outcome.exit_code == 0
+    text = " ".join(_table_text(outcome).split())
+    assert "reported, not gated: init_duration_ms (1 regression(s) there)" in text
+    assert "Reported, not gated: init_duration_ms (1 regression there)" in (
+        outcome.path.read_text(encoding="utf-8"))
+    # The same planted slowdown gates when it is a --metric.
+    gated = render_compare(base, new, tmp_path / "reports",
+                           metrics=["init_duration_ms", "duration_ms"])  # fmt: skip
+    assert gated.exit_code == 1
+
+
+def test_report_only_needs_a_gating_metric_and_no_overlap(bench_cli: Callable) -> None:
+    both = bench_cli("compare", str(GOLDEN_BASE), str(GOLDEN_NEW), "--metric",
+                     "init_duration_ms", "--report-only", "init_duration_ms")  # fmt: skip
+    assert both.exit_code == 2 and "also given as --metric" in both.output
+    unknown = bench_cli("compare", str(GOLDEN_BASE), str(GOLDEN_NEW), "--report-only", "p99")
+    assert unknown.exit_code == 2 and "--metric p99: unknown metric" in unknown.output

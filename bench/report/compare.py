@@ -54,11 +54,15 @@ class CompareOutcome:
     run_problem: str = ""
     matrix_changes: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    # Metrics shown with their verdicts but never failing the comparison (e.g. client
+    # latency measured across the internet); the counts above leave them out.
+    reported: list[str] = field(default_factory=list)
+    reported_regressions: int = 0
 
     @property
     def judged(self) -> int:
-        """Rows that got a verdict; not comparable and insufficient rows did not."""
-        return sum(r.mark in JUDGED for r in self.rows)
+        """Gating rows that got a verdict; not comparable and insufficient rows did not."""
+        return sum(r.mark in JUDGED for r in self.rows if r.metric not in self.reported)
 
     @property
     def exit_code(self) -> int:
@@ -78,11 +82,12 @@ def _p(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.2g}"
 
 
-def row_cells(row: CompareRow) -> list[str]:
+def row_cells(row: CompareRow, reported: list[str] | tuple[str, ...] = ()) -> list[str]:
     """The columns shared by the terminal table and the HTML page."""
     ratio = "–" if math.isnan(row.ratio) else f"{row.ratio:.3f}"
+    metric = f"{row.metric} (reported, not gated)" if row.metric in reported else row.metric
     return [
-        row.cell, row.metric, f"{row.base_n}", f"{row.new_n}", number(row.base_median, 2),
+        row.cell, metric, f"{row.base_n}", f"{row.new_n}", number(row.base_median, 2),
         number(row.new_median, 2), ratio, _ratio_ci(row), _p(row.p_value),
         MARK_TEXT[row.mark], row.reason,
     ]  # fmt: skip
@@ -102,6 +107,9 @@ def format_compare_table(outcome: CompareOutcome) -> Table:
              f"{outcome.improvements} improvement(s), {outcome.not_comparable} not comparable, "
              f"{outcome.insufficient} insufficient{contended} (factor {outcome.factor:g}, "
              f"alpha {outcome.alpha:g})")  # fmt: skip
+    if outcome.reported:
+        title += (f"; reported, not gated: {', '.join(outcome.reported)} "
+                  f"({outcome.reported_regressions} regression(s) there)")  # fmt: skip
     caption = ("matrix settings that differ (base -> new): " + "; ".join(outcome.matrix_changes)
                if outcome.matrix_changes else None)  # fmt: skip
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
@@ -110,7 +118,9 @@ def format_compare_table(outcome: CompareOutcome) -> Table:
         # A cut-off cell id is useless; let the explanation wrap instead.
         table.add_column(header, justify="left" if left else "right", no_wrap=header == "cell")
     for row in outcome.rows:
-        table.add_row(*row_cells(row), style=MARK_STYLE.get(row.mark))
+        gated = row.metric not in outcome.reported
+        style = MARK_STYLE.get(row.mark) if gated else "dim"
+        table.add_row(*row_cells(row, outcome.reported), style=style)
     return table
 
 
@@ -139,15 +149,27 @@ def render_compare(
     factor: float = 1.1,
     alpha: float = 0.002,
     lenient: bool = False,
+    report_only: list[str] | None = None,
 ) -> CompareOutcome:
-    """Judge NEW against BASE per cell and metric; write the HTML page and return the rows."""
+    """Judge NEW against BASE per cell and metric; write the HTML page and return the rows.
+    `report_only` metrics are judged and shown like the others but never fail the
+    comparison."""
+    from bench.errors import InputError
+
     base_run, new_run = load_runs([Path(base), Path(new)], lenient=lenient)
-    metrics = list(dict.fromkeys(metrics))
+    reported = [m for m in dict.fromkeys(report_only or []) if m not in metrics]
+    both = [m for m in dict.fromkeys(report_only or []) if m in metrics]
+    if both:
+        raise InputError(f"--report-only {both[0]}: also given as --metric; pick one")
+    if not metrics:
+        raise InputError("no --metric to judge: name at least one metric that gates")
+    metrics = list(dict.fromkeys(metrics)) + reported
     rows = compare_runs(
         base_run.invocations, new_run.invocations, base_run.manifest, new_run.manifest,
         metrics=metrics, factor=factor, alpha=alpha,
     )  # fmt: skip
-    counts = {mark: sum(r.mark == mark for r in rows) for mark in MARK_TEXT}
+    gating = [r for r in rows if r.metric not in reported]
+    counts = {mark: sum(r.mark == mark for r in gating) for mark in MARK_TEXT}
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     path = reports_dir / f"compare-{base_run.run_id}--{new_run.run_id}.html"
@@ -158,12 +180,16 @@ def render_compare(
         insufficient=counts["insufficient"], contended=counts["contended"],
         run_problem=run_level_mismatch(base_run.manifest, new_run.manifest), counts=counts,
         matrix_changes=matrix_changes(base_run.manifest, new_run.manifest),
+        reported=reported,
+        reported_regressions=sum(
+            r.mark == "regression" for r in rows if r.metric in reported
+        ),
     )  # fmt: skip
     html = render(
         "compare.html.j2",
         outcome=outcome,
         headers=HEADERS,
-        table=[(row.mark, row_cells(row)) for row in rows],
+        table=[(row.mark, row_cells(row, reported)) for row in rows],
         mark_text=MARK_TEXT,
         base=_describe(base_run),
         new=_describe(new_run),
