@@ -360,6 +360,14 @@ def emulator(
             "WINDOW like 40s or 2x. Repeatable.",
         ),
     ] = None,
+    allow_unisolated: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unisolated",
+            help="Run functions even where sandboxes cannot be isolated (no bubblewrap or "
+            "user namespaces): their code then sees this machine as your user does.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the local Lambda + CloudWatch Logs endpoint on loopback until Ctrl-C."""
     from bench.emulator.app import emulator_info, serve_forever
@@ -373,7 +381,12 @@ def emulator(
     try:
         faults = [parse_fault(spec) for spec in fault or []]
         serve_forever(
-            port=port, state_dir=state_dir, quota_mode=quota_mode, echo=typer.echo, faults=faults
+            port=port,
+            state_dir=state_dir,
+            quota_mode=quota_mode,
+            echo=typer.echo,
+            faults=faults,
+            allow_unisolated=allow_unisolated,
         )
     except BenchError as exc:
         _fail(exc)

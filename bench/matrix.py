@@ -46,6 +46,9 @@ class LocalTarget(_Strict):
     # auto: cgroup CPU and memory limits when the host allows them, otherwise unthrottled.
     cpu_limits: Literal["auto", "on", "off"] = "auto"
     quota_mode: bool = False
+    # Where sandboxes cannot be isolated (no bubblewrap or user namespaces), run packages
+    # with third-party code (requirements) anyway; generated fixtures always run.
+    allow_unisolated: bool = False
 
 
 class AwsTarget(_Strict):

@@ -48,6 +48,7 @@ class SyntheticRun:
     status: str = "complete"
     target_kind: str = "local"
     cpu_limits: bool = True
+    isolation: dict[str, Any] | None = None  # target.local.isolation; None: not recorded
     tool_version: str = "0.1.0"
     throttles_per_cell: int = 0
     errors_per_cell: int = 0
@@ -135,6 +136,8 @@ def manifest(spec: SyntheticRun, records: pd.DataFrame) -> Manifest:
         "runtime_substitutions": {"python3.12": "python3.12 on CPython 3.11.7"},
         "oversubscription": None,
     }  # fmt: skip
+    if spec.isolation is not None:
+        local["isolation"] = spec.isolation
     starts = records["start_type"].value_counts()
     expected = int(records["request_id"].notna().sum())
     finished = None if spec.status == "running" else spec.started + timedelta(minutes=3)

@@ -111,6 +111,21 @@ def test_local_run_without_cpu_limits_says_so(tmp_path: Path) -> None:
     assert "CPU limits were OFF" in html
 
 
+def test_local_run_without_isolation_says_so_on_its_first_screen(tmp_path: Path) -> None:
+    reason = "bwrap not found on PATH: install bubblewrap"
+    unisolated = {"isolated": False, "mode": "none", "reason": reason, "allow_unisolated": True}
+    html = render_run(
+        write_run(tmp_path, _small(isolation=unisolated)), tmp_path / "reports"
+    ).read_text(encoding="utf-8")
+    assert f"Sandboxes were NOT isolated from this machine ({reason})" in html
+    isolated = {"isolated": True, "mode": "root", "reason": None, "allow_unisolated": False}
+    other = tmp_path / "isolated"
+    html = render_run(
+        write_run(other, _small(isolation=isolated, seed=1)), other / "reports"
+    ).read_text(encoding="utf-8")
+    assert "NOT isolated" not in html and "on (bubblewrap namespaces, root)" in html
+
+
 def test_minimal_hand_written_run_from_another_writer(
     bench_cli: Callable, workdir: Path
 ) -> None:

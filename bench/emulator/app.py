@@ -71,6 +71,7 @@ def _manager_section(info: ManagerInfo) -> dict[str, Any]:
         "contended_invocations": info.contended,
         "sandboxes_started": info.sandboxes_started,
         "sandboxes_live": info.sandboxes_live,
+        "isolation": dict(info.isolation),
     }
 
 
@@ -284,6 +285,11 @@ class Emulator:
             found = prepare(runtime, configured=_configured(self._settings, runtime))
             self._runtimes[runtime] = found.info()
 
+    def trust_code(self, sha256_hex: str) -> None:
+        """Vouch for a package the caller generated itself: it runs even where sandboxes
+        cannot be isolated (everything else then needs `allow_unisolated`)."""
+        self._settings.trusted_code.add(sha256_hex)
+
     # --- facts -----------------------------------------------------------------------
 
     def info(self) -> dict[str, Any]:
@@ -353,9 +359,16 @@ def serve_forever(
     quota_mode: bool,
     echo: Callable[[str], None],
     faults: Sequence[Fault] = (),
+    allow_unisolated: bool = False,
 ) -> None:
     """`bench emulator`: print shell exports, serve until Ctrl-C or SIGTERM, stop sandboxes."""
-    emulator = Emulator(port=port, state_dir=state_dir, quota_mode=quota_mode, faults=faults)
+    emulator = Emulator(
+        port=port,
+        state_dir=state_dir,
+        quota_mode=quota_mode,
+        faults=faults,
+        sandbox_settings=SandboxSettings(allow_unisolated=allow_unisolated),
+    )
     done = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -372,6 +385,10 @@ def serve_forever(
         echo(f"# local Lambda + CloudWatch Logs on {emulator.endpoint_url}; Ctrl-C stops it")
         for fault in faults:
             echo(f"# fault injected: {fault}")
+        isolated = emulator.info().get("isolation") or {}
+        if not isolated.get("isolated"):
+            refused = "allowed (--allow-unisolated)" if allow_unisolated else "refused"
+            echo(f"# sandboxes are NOT isolated ({isolated.get('reason')}): functions {refused}")
         while not done.wait(0.5):  # short waits keep the main thread responsive to signals
             pass
     finally:

@@ -33,6 +33,7 @@ class FunctionSpec:
     log_group: str  # "/aws/lambda/<name>" unless LoggingConfig says otherwise
     log_format: Literal["Text", "JSON"] = "Text"
     ephemeral_mb: int = 512  # EphemeralStorage.Size: the size of the sandbox's private /tmp
+    code_sha256: str = ""  # hex digest of the deployment package (which code this is)
     version: str = "$LATEST"
     region: str = "us-east-1"
     account_id: str = "000000000000"
@@ -78,6 +79,9 @@ class SandboxSettings:
     isolation: Literal["auto", "on", "off"] = "auto"
     # Run code the harness did not generate even where sandboxes are not isolated.
     allow_unisolated: bool = False
+    # Packages (sha256 hex) the harness generated itself: they run even unisolated. Shared
+    # with the Emulator, which adds to it (`Emulator.trust_code`).
+    trusted_code: set[str] = field(default_factory=set)
     idle_timeout_s: float = 600.0
     state_dir: Path | None = None  # scratch space; a temporary directory when None
     # Extra environment for runtimes that need it to *start* (never the host's own).
@@ -103,6 +107,8 @@ class ManagerInfo:
     admitted_after_wait: int = 0  # of which had to wait for capacity
     contended: int = 0  # invocations that ran while something contended with them
     sandboxes_started: int = 0
+    # {"isolated", "mode", "reason", "allow_unisolated"}: see bench.emulator.isolation.
+    isolation: dict[str, object] = field(default_factory=dict)
     sandboxes_live: int = 0
 
 

@@ -199,6 +199,7 @@ class Registry:
             log_group=cfg.logging["LogGroup"],
             log_format="JSON" if cfg.logging["LogFormat"] == "JSON" else "Text",
             ephemeral_mb=cfg.ephemeral_mb,
+            code_sha256=cfg.code.sha256_hex,
             region=self.region,
             account_id=self.account_id,
         )

@@ -41,6 +41,15 @@ def _runtimes_ran_on(local: dict[str, Any]) -> list[tuple[str, str, bool]]:
     return [(runtime, text, substituted) for runtime, (text, substituted) in sorted(rows.items())]
 
 
+def _isolation_fact(isolation: Any) -> str:
+    """How the sandboxes were isolated; runs older than isolation did not record it."""
+    if not isinstance(isolation, dict):
+        return "not recorded"
+    if isolation.get("isolated"):
+        return f"on (bubblewrap namespaces, {isolation.get('mode')})"
+    return f"OFF: {isolation.get('reason')}"
+
+
 def _target_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     target = manifest["target"]
     local = target.get("local") or {}
@@ -53,6 +62,7 @@ def _target_facts(manifest: dict[str, Any]) -> dict[str, Any]:
             else "not recorded"
         )  # fmt: skip
         facts["cgroup_version"] = local.get("cgroup_version")
+        facts["isolation"] = _isolation_fact(local.get("isolation"))
         facts["host"] = f"{local.get('host_cpus', '?')} CPUs, {local.get('host_cpu_model', '?')}"
         facts["runtimes"] = _runtimes_ran_on(local)
         over = local.get("oversubscription") or {}

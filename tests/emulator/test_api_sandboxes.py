@@ -45,7 +45,7 @@ def live(make_api: Any, api_zip: Any, tmp_path: Path,
     monkeypatch.setenv("COLDBENCH_HOST_CANARY", "leaked")
     kit = make_api(
         sandboxes_factory=SandboxManager,
-        sandbox_settings=SandboxSettings(cpu_limits="off"),
+        sandbox_settings=SandboxSettings(cpu_limits="off", allow_unisolated=True),  # our handler
         pending_delay_s=0.01,
         update_delay_s=0.01,
     )

@@ -178,3 +178,69 @@ def test_a_daemon_that_escapes_its_session_dies_with_the_function(jailed: Any) -
     while _host_pids_with(marker) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert _host_pids_with(marker) == []
+
+
+def _unisolated(make_api: Any, **settings: Any) -> Any:
+    from bench.emulator.sandbox import SandboxManager
+
+    kit = make_api(
+        sandboxes_factory=SandboxManager,
+        # isolation=off stands for a host without bubblewrap or user namespaces.
+        sandbox_settings=SandboxSettings(cpu_limits="off", isolation="off", **settings),
+        pending_delay_s=0.01,
+        update_delay_s=0.01,
+    )
+    kit.package = _package()
+    return kit
+
+
+def test_where_sandboxes_are_not_isolated_only_vouched_code_runs(make_api: Any) -> None:
+    import hashlib
+
+    from botocore.exceptions import ClientError
+
+    kit = _unisolated(make_api)
+    assert kit.emulator.info()["isolation"] == {
+        "isolated": False, "mode": "none", "reason": "isolation=off", "allow_unisolated": False,
+    }  # fmt: skip
+    _create(kit, "foreign")
+    with pytest.raises(ClientError) as refused:
+        _invoke(kit, "foreign", {"action": "identity"})
+    message = refused.value.response["Error"]["Message"]
+    assert "not isolated on this host (isolation=off)" in message
+    assert "--allow-unisolated" in message and "allow_unisolated: true" in message
+    # A package the harness generated and vouched for runs, with the disclosure above.
+    kit.emulator.trust_code(hashlib.sha256(kit.package).hexdigest())
+    assert _invoke(kit, "foreign", {"action": "identity"})["task_root"] != "/var/task"
+
+
+def test_the_user_may_allow_unisolated_sandboxes_explicitly(make_api: Any) -> None:
+    kit = _unisolated(make_api, allow_unisolated=True)
+    assert kit.emulator.info()["isolation"]["allow_unisolated"] is True
+    _create(kit, "allowed")
+    assert _invoke(kit, "allowed", {"action": "identity"})["task_root"] != "/var/task"
+
+
+def test_a_host_without_bubblewrap_is_named_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on it
+    isolation.probe.cache_clear()
+    try:
+        support = isolation.probe()
+    finally:
+        isolation.probe.cache_clear()
+    assert not support.available and support.mode == "none"
+    assert support.reason == (
+        "bwrap not found on PATH: install bubblewrap (Debian/Ubuntu: sudo apt-get install "
+        "bubblewrap)"
+    )
+
+
+def test_emulator_info_tells_whether_sandboxes_are_isolated() -> None:
+    from bench.emulator.app import emulator_info
+
+    support = isolation.probe()
+    described = emulator_info()["isolation"]
+    assert described["isolated"] is support.available
+    assert described["reason"] == (support.reason or None)

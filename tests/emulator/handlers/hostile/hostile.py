@@ -40,7 +40,10 @@ def _open_ports(ports):
     for port in ports:
         with socket.socket() as sock:
             sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
+            # A scan over the ephemeral range can connect a socket to itself (TCP's
+            # simultaneous open); that is not a listener.
+            connected = sock.connect_ex(("127.0.0.1", port)) == 0
+            if connected and sock.getsockname() != sock.getpeername():
                 found.append(port)
     return found
 
