@@ -71,6 +71,15 @@ def _target_facts(manifest: dict[str, Any]) -> dict[str, Any]:
             if over.get("events")
             else "none recorded"
         )
+        admission = local.get("admission")
+        facts["admission"] = (
+            f"{admission.get('sandbox_capacity_vcpus')} CPUs for sandboxes "
+            f"({admission.get('host_reserve_vcpus')} kept for the endpoint and driver); "
+            f"{admission.get('admitted_after_wait', 0)} of {admission.get('admitted', 0)} "
+            "inits and invocations waited for capacity"
+            if isinstance(admission, dict)
+            else "not recorded"
+        )
     return facts
 
 
