@@ -57,7 +57,7 @@ def perf(session: nox.Session) -> None:
     """The harness's own benchmarks; each prints its figures as side-by-side ratios."""
     _install(session)
     for script in ("benchmarks/emulator.py", "benchmarks/strategies.py", "benchmarks/report.py",
-                   "benchmarks/admission.py"):  # fmt: skip
+                   "benchmarks/admission.py", "benchmarks/isolation.py"):  # fmt: skip
         if os.path.exists(script):
             session.run("python", script, *session.posargs)
         else:
