@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.emulator.errors import logs_error, logs_invalid
+from bench.emulator.logs_insights import InsightsApi
 from bench.emulator.logstore import MAX_PAGE_EVENTS, Event, LogStore
 
 RETENTION_DAYS = frozenset(
@@ -133,6 +134,7 @@ class LogsApi:
             "TagLogGroup": self.tag_log_group,
             "ListTagsLogGroup": self.list_tags_log_group,
         }
+        self.operations.update(InsightsApi(store).operations)
 
     def handle(self, operation: str, data: dict[str, Any]) -> dict[str, Any]:
         handler = self.operations.get(operation)

@@ -314,3 +314,16 @@ class LogStore:
                 }
             )
         return page, searched, None
+
+    def window(self, group: str, start: int, end: int) -> list[tuple[str, list[Event]]]:
+        """Each stream's visible events with start <= timestamp <= end, in time order
+        (for Logs Insights, which matches outside the lock)."""
+        now = self._now_ms()
+        low, high = Event(start, -1, 0, ""), Event(end, 2**63, 0, "")
+        windows = []
+        with self._lock:
+            for strm in self._group(group).streams.values():
+                first = bisect.bisect_left(strm.events, low)
+                last = bisect.bisect_right(strm.events, high)
+                windows.append((strm.name, strm.events[first:last]))
+        return [(name, [e for e in events if e.ingestion <= now]) for name, events in windows]
