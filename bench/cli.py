@@ -14,7 +14,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from bench import __version__
-from bench.errors import EXIT_INPUT, BenchError
+from bench.errors import EXIT_INPUT, BenchError, InputError
 
 HELP = """Cold-start benchmarks for AWS Lambda, on AWS or on the embedded local target.
 
@@ -153,6 +153,62 @@ def run(
         outcome = run_matrix(options, console=_console())
     except BenchError as exc:
         _fail(exc)
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
+def analyze(
+    function: Annotated[
+        list[str] | None, typer.Option("--function", help="A function to read; repeatable.")
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", help="Every function whose name starts with P.")
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="KEY=VALUE: only functions with this tag; repeatable."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Window length back from --end, e.g. 24h, 90m.")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="Window start, ISO 8601 (default: --since 24h).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", help="Window end, ISO 8601 (default now).")
+    ] = None,
+    reader: Annotated[
+        str,
+        typer.Option(
+            "--reader",
+            help="filter (FilterLogEvents), insights (Logs Insights, billed per GB scanned) or "
+            "auto: insights for windows of 6 h and more.",
+        ),
+    ] = "auto",
+    name: Annotated[
+        str, typer.Option("--name", help="Name of the run, for history and compare.")
+    ] = "production",
+    results: ResultsOpt = Path("results"),
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    endpoint_url: EndpointOpt = None,
+) -> None:
+    """Cold starts in production: read existing functions' REPORT lines over a window and
+    store them as a run (phase production). Read-only; see bench iam-policy --analyze."""
+    from bench.analyze import AnalyzeOptions
+    from bench.analyze import analyze as do_analyze
+    from bench.analyze.render import format_analysis
+
+    outcome = do_analyze(
+        AnalyzeOptions(
+            functions=function or [], prefix=prefix, tags=tag or [], since=since, start=start,
+            end=end, region=region, profile=profile, endpoint_url=endpoint_url,
+            results_root=results, name=name, reader=reader,
+        )
+    )  # fmt: skip
+    console = _console()
+    for item in format_analysis(outcome):
+        console.print(item)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -326,15 +382,43 @@ def iam_policy(
         str | None,
         typer.Option("--artifact-bucket", help="S3 bucket for packages over 50 MB, if used."),
     ] = None,
+    analyze: Annotated[
+        bool,
+        typer.Option("--analyze", help="The read-only policy of bench analyze instead."),
+    ] = False,
+    function: Annotated[
+        list[str] | None, typer.Option("--function", help="--analyze: a function; repeatable.")
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", help="--analyze: functions named P*.")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="--analyze: KEY=VALUE narrows; repeatable.")
+    ] = None,
+    log_group: Annotated[
+        list[str] | None,
+        typer.Option("--log-group", help="--analyze: a customised LoggingConfig.LogGroup."),
+    ] = None,
 ) -> None:
-    """Print the least-privilege IAM policy the harness's own credentials need."""
+    """Print the least-privilege IAM policy the harness's own credentials need (with
+    --analyze: what bench analyze needs for the selected functions)."""
     import json
 
-    from bench.iam import harness_policy
+    from bench.iam import analyze_policy, harness_policy
 
-    policy = harness_policy(
-        stage=stage or "dev", region=region, account=account, artifact_bucket=artifact_bucket
-    )
+    if analyze:
+        from bench.analyze.select import parse_tags
+
+        policy = analyze_policy(
+            functions=function or [], prefix=prefix, tagged=bool(parse_tags(tag or [])),
+            log_groups=log_group or [], region=region, account=account,
+        )  # fmt: skip
+    elif function or prefix is not None or tag or log_group:
+        raise InputError("--function, --prefix, --tag and --log-group go with --analyze")
+    else:
+        policy = harness_policy(
+            stage=stage or "dev", region=region, account=account, artifact_bucket=artifact_bucket
+        )
     typer.echo(json.dumps(policy, indent=2))
 
 

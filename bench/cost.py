@@ -240,3 +240,18 @@ def actual_cost(records: Iterable[dict[str, Any]]) -> float:
             continue
         total += gb_seconds(billed, memory) * price_per_gb_s(str(record.get("architecture")))
     return total
+
+
+def init_invoke_cost(
+    billed_ms: float, duration_ms: float, init_ms: float | None, memory_mb: float,
+    architecture: str,
+) -> tuple[float, float]:
+    """One REPORT line's charge split into (INIT, invoke) dollars. Where INIT is billed,
+    Billed Duration holds both: the handler's own time rounded up to the millisecond is
+    invoke, the rest is INIT. The request charge is invoke's."""
+    price = price_per_gb_s(architecture)
+    invoke_ms = billed_ms if init_ms is None else min(billed_ms, float(math.ceil(duration_ms)))
+    return (
+        gb_seconds(billed_ms - invoke_ms, memory_mb) * price,
+        gb_seconds(invoke_ms, memory_mb) * price + PRICE_PER_REQUEST,
+    )

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from bench.aws_errors import error_code, error_message
-from bench.errors import TargetError
+from bench.errors import InputError, TargetError
 from bench.naming import artifact_key_prefix, execution_role_name, function_prefix, log_group_of
 
 POLICY_VERSION = "2012-10-17"
@@ -178,6 +178,64 @@ def harness_policy(
                 "Resource": f"arn:aws:s3:::{artifact_bucket}",
             }
         )
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def analyze_policy(
+    *,
+    functions: list[str],
+    prefix: str | None = None,
+    tagged: bool = False,
+    log_groups: list[str] | None = None,
+    region: str = "*",
+    account: str = "*",
+) -> dict[str, Any]:
+    """What `bench analyze` needs, read-only: the selected functions' configuration and
+    their log groups (the default /aws/lambda/<name>, plus each customised
+    LoggingConfig.LogGroup given in `log_groups`). A tag alone cannot scope log groups, so
+    the functions are named or prefixed; `tagged` adds the tag reads."""
+    if not functions and prefix is None:
+        raise InputError(
+            "bench iam-policy --analyze: name the functions (--function) or a prefix "
+            "(--prefix); a Lambda tag cannot scope their log groups"
+        )
+    names = [*functions, *([f"{prefix}*"] if prefix is not None else [])]
+    groups = [log_group_of(name) for name in names] + list(log_groups or [])
+    group_arns = [f"arn:aws:logs:{region}:{account}:log-group:{group}" for group in groups]
+    lambda_actions = ["lambda:GetFunctionConfiguration"]
+    if tagged:
+        lambda_actions.append("lambda:ListTags")
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadSelectedFunctions",
+            "Effect": "Allow",
+            "Action": lambda_actions,
+            "Resource": [f"arn:aws:lambda:{region}:{account}:function:{n}" for n in names],
+        },
+        {
+            "Sid": "ReadSelectedLogGroups",
+            "Effect": "Allow",
+            "Action": ["logs:FilterLogEvents", "logs:StartQuery"],
+            "Resource": [*group_arns, *(f"{arn}:*" for arn in group_arns)],
+        },
+        {
+            # Query ids, not log groups, are what these two act on: AWS offers no
+            # resource-level scoping for them.
+            "Sid": "QueryResultsWithoutResourceScopingGetQueryResultsStopQuery",
+            "Effect": "Allow",
+            "Action": ["logs:GetQueryResults", "logs:StopQuery"],
+            "Resource": "*",
+        },
+    ]
+    if prefix is not None or tagged:
+        statements.insert(1, {
+            # Finding functions by prefix or tag lists them; AWS scopes ListFunctions to
+            # no resource.
+            "Sid": "AccountReadsWithoutResourceScopingListFunctions",
+            "Effect": "Allow",
+            "Action": ["lambda:ListFunctions"],
+            "Resource": "*",
+        })  # fmt: skip
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 

@@ -13,7 +13,7 @@ import binascii
 import json
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -293,6 +293,8 @@ def report_in_tail(
 # -- CloudWatch collection ----------------------------------------------------------------
 
 REPORT_FILTER = '"REPORT RequestId"'
+# CloudWatch Logs allows 5 FilterLogEvents a second per account and region, shared.
+FILTER_LOG_EVENTS_PER_S = 5.0
 
 
 @dataclass
@@ -369,6 +371,16 @@ class ReportCollector:
         end_ms: int | None,
         result: CollectResult,
     ) -> None:
+        for events in self.pages(group, start_ms, end_ms, result):
+            _match_events(events, pending, result)
+            if not pending:
+                return
+
+    def pages(
+        self, group: str, start_ms: int, end_ms: int | None, result: CollectResult
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The events of `group` that match the filter pattern, one page at a time, each
+        call paced by the shared limiter and retried on throttling (counted in `result`)."""
         kwargs: dict[str, Any] = {
             "logGroupName": group,
             "startTime": start_ms,
@@ -377,11 +389,11 @@ class ReportCollector:
         if end_ms is not None:
             kwargs["endTime"] = end_ms
         token: str | None = None
-        while pending:
+        while True:
             page_kwargs = dict(kwargs, nextToken=token) if token else kwargs
             page = self._call(page_kwargs, result)
             result.pages += 1
-            _match_events(page.get("events", []), pending, result)
+            yield page.get("events", [])
             next_token = page.get("nextToken")
             # An unchanged token means the end of the stream as it stands now.
             if not next_token or next_token == token:

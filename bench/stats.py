@@ -64,6 +64,25 @@ def median_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, floa
     return (float(ordered[k - 1]), float(ordered[n - k]))
 
 
+def quantile_ci(
+    values: np.ndarray, q: float, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Distribution-free CI of the q-quantile from order statistics: the ranks between
+    which Binom(n, q) falls with the given confidence (NaN when n is too small for it)."""
+    import numpy as np
+    from scipy.stats import binom
+
+    n = len(values)
+    if n == 0:
+        return (float("nan"), float("nan"))
+    tail = (1 - confidence) / 2
+    low, high = int(binom.ppf(tail, n, q)), int(binom.ppf(1 - tail, n, q)) + 1
+    if low < 1 or high > n:
+        return (float("nan"), float("nan"))
+    ordered = np.sort(values)
+    return (float(ordered[low - 1]), float(ordered[high - 1]))
+
+
 def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     import numpy as np
 

@@ -229,3 +229,60 @@ def test_role_propagation_error_is_recognised() -> None:
         "key is invalid for CreateGrant. Please check your KMS key settings. KMS Exception: "
         "InvalidArnException KMS Message: Key Aliases are not supported for this operation.",
     ))
+
+
+def test_analyze_policy_reads_only_the_selected_functions_and_their_log_groups() -> None:
+    from bench.iam import analyze_policy
+
+    policy = analyze_policy(functions=["orders"], prefix="shop-", tagged=True,
+                            log_groups=["/custom/orders"], region="eu-west-1",
+                            account="123456789012")  # fmt: skip
+    actions = [a for s in policy["Statement"] for a in s["Action"]]
+    reads = ("Get", "List", "Filter", "StartQuery", "StopQuery")
+    assert all(a.split(":")[1].startswith(reads) for a in actions), actions
+    assert not any(a.split(":")[1].startswith(("Put", "Create", "Delete", "Update", "Tag",
+                                                "Untag", "Invoke")) for a in actions)  # fmt: skip
+    assert "*" not in [a for a in actions if a.endswith("*")]
+    for statement in policy["Statement"]:
+        resources = statement["Resource"]
+        if resources == "*":
+            # Only where AWS scopes to no resource, and then the Sid says so.
+            assert "WithoutResourceScoping" in statement["Sid"]
+            assert set(statement["Action"]) <= {
+                "lambda:ListFunctions", "logs:GetQueryResults", "logs:StopQuery"}
+            assert all(a.split(":")[1] in statement["Sid"] for a in statement["Action"])
+            continue
+        for arn in resources:
+            assert ":123456789012:" in arn and ":eu-west-1:" in arn
+    logs = next(s for s in policy["Statement"] if s["Sid"] == "ReadSelectedLogGroups")
+    groups = {arn.split(":log-group:")[1].removesuffix(":*") for arn in logs["Resource"]}
+    assert groups == {"/aws/lambda/orders", "/aws/lambda/shop-*", "/custom/orders"}
+    functions = next(s for s in policy["Statement"] if s["Sid"] == "ReadSelectedFunctions")
+    assert functions["Action"] == ["lambda:GetFunctionConfiguration", "lambda:ListTags"]
+
+
+def test_analyze_policy_without_prefix_or_tag_needs_no_listing() -> None:
+    from bench.iam import analyze_policy
+
+    policy = analyze_policy(functions=["orders"])
+    assert "lambda:ListFunctions" not in [a for s in policy["Statement"] for a in s["Action"]]
+
+
+def test_analyze_policy_refuses_a_tag_alone() -> None:
+    from bench.errors import InputError
+    from bench.iam import analyze_policy
+
+    with pytest.raises(InputError, match="a Lambda tag cannot scope their log groups"):
+        analyze_policy(functions=[], tagged=True)
+
+
+def test_iam_policy_analyze_cli(bench_cli: Any) -> None:
+    import json
+
+    result = bench_cli("iam-policy", "--analyze", "--function", "orders", "--region",
+                       "us-east-1", "--account", "123456789012")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    policy = json.loads(result.output)
+    sids = [s["Sid"] for s in policy["Statement"]]
+    assert sids == ["ReadSelectedFunctions", "ReadSelectedLogGroups",
+                    "QueryResultsWithoutResourceScopingGetQueryResultsStopQuery"]

@@ -54,6 +54,14 @@ class Query:
     limit: int
 
 
+def _contains(needle: str) -> Callable[[str], bool]:
+    return lambda message: needle in message
+
+
+def _searches(regex: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda message: regex.search(message) is not None
+
+
 def _like_terms(text: str) -> Callable[[str], bool]:
     terms: list[Callable[[str], bool]] = []
     for part in re.split(r"\s+or\s+", text.strip()):
@@ -65,14 +73,13 @@ def _like_terms(text: str) -> Callable[[str], bool]:
             )
         literal, pattern = match.groups()
         if literal is not None:
-            needle = literal.replace('\\"', '"')
-            terms.append(lambda message, needle=needle: needle in message)
+            terms.append(_contains(literal.replace('\\"', '"')))
         else:
             try:
                 regex = re.compile(pattern.replace("\\/", "/"))
             except re.error as exc:
                 raise malformed(f"invalid regular expression /{pattern}/: {exc}") from None
-            terms.append(lambda message, regex=regex: regex.search(message) is not None)
+            terms.append(_searches(regex))
     return lambda message: any(term(message) for term in terms)
 
 
@@ -91,7 +98,7 @@ def parse_query(text: str, limit: int | None = None) -> Query:
         if name in seen:
             raise malformed(f"command {name!r} given twice")
         seen[name] = rest.strip()
-    fields = FIELDS[:2]
+    fields: tuple[str, ...] = FIELDS[:2]
     if "fields" in seen:
         fields = tuple(f.strip() for f in seen["fields"].split(","))
         unknown = [f for f in fields if f not in FIELDS]

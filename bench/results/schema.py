@@ -21,11 +21,11 @@ EVENTS = "events.jsonl"
 REPORT_LINES = "report-lines.log"
 
 # -- enums ---------------------------------------------------------------------------------
-PHASES = ("cold", "warm")
+PHASES = ("cold", "warm", "production")
 STATUSES = ("success", "error", "timeout", "throttled")
 START_TYPES = ("cold", "warm", "proactive", "unknown")
 REPORT_SOURCES = ("tail", "cloudwatch")
-EVENT_KINDS = ("throttle", "retry", "cell_failed", "warning", "unmatched")
+EVENT_KINDS = ("throttle", "retry", "cell_failed", "warning", "unmatched", "malformed")
 RUN_STATUSES = ("running", "complete", "partial", "aborted")
 CELL_STATUSES = ("pending", "complete", "failed")
 RECORD_ENUMS: dict[str, tuple[str, ...]] = {
@@ -173,6 +173,7 @@ class Manifest(TypedDict, total=False):
     completeness: dict[str, Any] | None
     start_types: dict[str, int] | None
     cost: dict[str, Any]
+    production: dict[str, Any]  # `bench analyze` runs only (docs/results-format.md)
 
 
 def new_manifest(

@@ -84,6 +84,13 @@ def _invocation_line(record: dict[str, Any] | InvocationRecord) -> str:
     return _dump(ordered, "invocation record") + "\n"  # same key order on every line
 
 
+def _audit_line(source: str, request_id: str | None, line: str) -> str:
+    # One audit line per platform line: the line is the last field, so its tabs can
+    # stay; newlines (the X-Ray trailer) and backslashes are escaped.
+    flat = line.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return f"{source}\t{request_id or '-'}\t{flat}\n"
+
+
 class RunWriter:
     """Writes one run directory. Use `create` for a new run, `open_existing` to resume."""
 
@@ -157,10 +164,12 @@ class RunWriter:
         self._events.flush()
 
     def append_report_line(self, source: str, request_id: str | None, line: str) -> None:
-        # One audit line per platform line: the line is the last field, so its tabs can
-        # stay; newlines (the X-Ray trailer) and backslashes are escaped.
-        flat = line.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
-        self._report_lines.write(f"{source}\t{request_id or '-'}\t{flat}\n")
+        self._report_lines.write(_audit_line(source, request_id, line))
+        self._report_lines.flush()
+
+    def append_report_lines(self, lines: Iterable[tuple[str, str | None, str]]) -> None:
+        """Many (source, request id, line) audit lines, flushed once."""
+        self._report_lines.writelines(_audit_line(*item) for item in lines)
         self._report_lines.flush()
 
     def rewrite_invocations(self, records: Iterable[dict[str, Any] | InvocationRecord]) -> int:
