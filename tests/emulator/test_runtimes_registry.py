@@ -66,6 +66,8 @@ def test_a_jdk_is_fetched_into_an_empty_cache(tmp_path: Path) -> None:
 def test_nodejs22_runs_our_bootstrap_on_a_real_node_22(
     node22: Path, run_sandboxes, sandbox_kit, tmp_path: Path
 ) -> None:
+    # As the endpoint unpacks code (readable by the sandbox's unprivileged user), not 0700.
+    tmp_path.chmod(0o755)
     (tmp_path / "index.mjs").write_text(
         "export const handler = async () => ({version: process.version, exe: process.execPath});\n"
     )
