@@ -452,6 +452,15 @@ def emulator(
             "user namespaces): their code then sees this machine as your user does.",
         ),
     ] = False,
+    account_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--account-concurrency",
+            min=1,
+            help="The account's concurrent executions (default 1000, as a fresh AWS account; "
+            "new accounts may have 10).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the local Lambda + CloudWatch Logs endpoint on loopback until Ctrl-C."""
     from bench.emulator.app import emulator_info, serve_forever
@@ -464,6 +473,12 @@ def emulator(
         return
     try:
         faults = [parse_fault(spec) for spec in fault or []]
+        from bench.emulator.account import AccountSettings
+
+        account = (
+            AccountSettings(concurrent_executions=account_concurrency)
+            if account_concurrency else None
+        )  # fmt: skip
         serve_forever(
             port=port,
             state_dir=state_dir,
@@ -471,6 +486,7 @@ def emulator(
             echo=typer.echo,
             faults=faults,
             allow_unisolated=allow_unisolated,
+            account=account,
         )
     except BenchError as exc:
         _fail(exc)

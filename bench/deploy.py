@@ -25,8 +25,6 @@ from bench.pacing import RateLimiter, is_conflict, is_throttle, retry_call
 # staying at 12 leaves room for whatever else the account does.
 CONTROL_PLANE_RATE_PER_S = 12.0
 LOG_RETENTION_DAYS = 3
-# AWS refuses reserved concurrency that leaves the account fewer unreserved than this.
-MIN_UNRESERVED = 100
 SETTLE_TIMEOUT_S = 300.0
 # A new execution role takes a while to reach Lambda; tools that deploy functions for a
 # living wait about two minutes for it (docs/aws.md).
@@ -120,7 +118,7 @@ class FunctionSpec:
     memory_mb: int
     architecture: str
     timeout_s: int
-    reserved_concurrency: int
+    reserved_concurrency: int | None  # None: none at deploy (bench.concurrency)
     role_arn: str
     tags: dict[str, str]
     zip_path: Any  # pathlib.Path of the deployment package
@@ -136,7 +134,7 @@ class FunctionSpec:
         *,
         name: str,
         timeout_s: int,
-        reserved_concurrency: int,
+        reserved_concurrency: int | None,
         role_arn: str,
         tags: dict[str, str],
         artifact_bucket: str | None = None,
@@ -186,13 +184,14 @@ def deploy_function(cp: ControlPlane, spec: FunctionSpec) -> None:
         if not (is_conflict(exc) and "already exist" in str(exc).lower()):
             raise
         _adopt_own(cp, spec)
-    cp.call(
-        lambda: cp.lambda_client.put_function_concurrency(
-            FunctionName=spec.name, ReservedConcurrentExecutions=spec.reserved_concurrency
-        ),
-        "PutFunctionConcurrency",
-        spec.cell_id,
-    )
+    if spec.reserved_concurrency is not None:
+        cp.call(
+            lambda: cp.lambda_client.put_function_concurrency(
+                FunctionName=spec.name, ReservedConcurrentExecutions=spec.reserved_concurrency
+            ),
+            "PutFunctionConcurrency",
+            spec.cell_id,
+        )
     wait_settled(cp, spec.name, spec.cell_id)
 
 
@@ -307,19 +306,6 @@ def execution_role(target: Any) -> str:
         account=target.account_id,
         tags={TAG_STAGE: target.stage},
     )
-
-
-def check_unreserved_concurrency(cp: ControlPlane, needed: int) -> int:
-    """Refuse before anything is created when the reservations would not fit."""
-    settings = cp.call(cp.lambda_client.get_account_settings, "GetAccountSettings")
-    unreserved = int(settings["AccountLimit"]["UnreservedConcurrentExecutions"])
-    if unreserved - needed < MIN_UNRESERVED:
-        raise TargetError(
-            f"the account has {unreserved} unreserved concurrent executions; reserving "
-            f"{needed} (the sum of burst over cells) would leave fewer than {MIN_UNRESERVED}: "
-            "lower burst or the number of cells, or ask AWS for a higher concurrency quota"
-        )
-    return unreserved
 
 
 def delete_if_present(cp: ControlPlane, fn: Callable[[], Any], what: str) -> None:

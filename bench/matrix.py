@@ -123,11 +123,22 @@ class Matrix(_Strict):
     burst: StrictCount = Field(10, ge=1, le=1000)
     warm_invocations: StrictCount = Field(20, ge=0, le=100_000)
     strategy: Literal["burst", "sequential"] = "burst"
+    # Reserved concurrency per cell while it is measured (bench.concurrency): auto reserves
+    # when the account can afford it and otherwise shares the unreserved pool.
+    reserve: Literal["auto", "on", "off"] = "auto"
     timeout_s: StrictCount = Field(30, ge=1, le=TIMEOUT_MAX_S)
     budget_usd: StrictNumber = Field(1.0, ge=0)
     # An invoke whose sandbox finished init longer ago than this is not a cold start.
     proactive_threshold_ms: StrictNumber = Field(1000.0, gt=0)
     exclude: list[Filter] = []
+
+    @field_validator("reserve", mode="before")
+    @classmethod
+    def _reserve_words(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `on` / `off` as true / false: they mean the words here.
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
 
     @field_validator("runtimes")
     @classmethod

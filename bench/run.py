@@ -31,12 +31,12 @@ from bench.classify import (
     reports_wanted,
     tail_report,
 )
+from bench.concurrency import plan_concurrency, release_cell, reserve_for_cell
 from bench.deploy import (
     CONTROL_PLANE_RATE_PER_S,
     ControlPlane,
     FunctionSpec,
     bump,
-    check_unreserved_concurrency,
     deploy_function,
     execution_role,
     teardown,
@@ -312,6 +312,7 @@ class Experiment:
                     "unzipped_bytes": artifact.unzipped_bytes,
                     "files": files,
                     "built_for": getattr(artifact, "built_for", None),
+                    "requirements_resolved": getattr(artifact, "requirements_resolved", None),
                 },
             )
         self._save_manifest()
@@ -324,8 +325,11 @@ class Experiment:
             for i, c in enumerate(self.cells)
             if prior is None or prior.manifest["cells"].get(c.id, {}).get("status") != "complete"
         ]
-        # Reservations must fit before the first resource exists.
-        check_unreserved_concurrency(self.cp, self.matrix.burst * len(pending))
+        # Reservations, or the shared pool, must fit before the first resource exists.
+        self.concurrency = plan_concurrency(
+            self.cp, reserve=self.matrix.reserve, burst=self.matrix.burst, cells=len(pending),
+            parallel_cells=self.target.parallel_cells,
+        )  # fmt: skip
         try:
             role_arn = execution_role(self.target)
         except Exception as exc:  # IAM denied, or an endpoint without IAM
@@ -334,6 +338,8 @@ class Experiment:
                 "give target.role_arn or credentials that may manage the stage's role"
             ) from None
         self._open_results(prior)
+        self.manifest["concurrency"] = self.concurrency.describe()
+        self._save_manifest()
         per_cell = self.matrix.cold_starts + self.matrix.warm_invocations
         try:
             with (
@@ -382,7 +388,7 @@ class Experiment:
                 artifact,
                 name=entry["function_name"],
                 timeout_s=self.matrix.timeout_s,
-                reserved_concurrency=self.matrix.burst,
+                reserved_concurrency=None,  # taken per cell as it is measured
                 role_arn=role_arn,
                 tags=resource_tags(
                     run_id=self.run_id, stage=self.target.stage, cell_id=cell.id, created=created
@@ -393,7 +399,7 @@ class Experiment:
                 self.target.vouch_for(artifact.sha256)
             try:
                 if not fresh:  # a killed run may have left the function half-measured
-                    teardown(self.cp, [spec.name], log_groups=False)
+                    teardown(self.cp, [spec.name], log_groups=False, packages=False)
                 deploy_function(self.cp, spec)
             except Exception as exc:
                 self._set_cell(cell.id, "failed", f"deploy: {_one_line(exc)}")
@@ -411,8 +417,13 @@ class Experiment:
         def measure(cell: Cell) -> None:
             if self.stop.is_set():
                 return
+            name = self.manifest["cells"][cell.id]["function_name"]
             try:
-                self._measure_cell(cell)
+                reserve_for_cell(self.cp, self.concurrency, name, cell.id)
+                try:
+                    self._measure_cell(cell)
+                finally:
+                    release_cell(self.cp, self.concurrency, name, cell.id)
             except Exception as exc:
                 self._set_cell(cell.id, "failed", _one_line(exc))
             assert self.progress is not None
@@ -440,14 +451,11 @@ class Experiment:
             payloads = [
                 bench_event(self.run_id, cell.id, round_, seq) for seq in range(1, size + 1)
             ]
-            if size == 1:
-                outcomes = [
-                    invoke_once(self.invoker, name, payloads[0], run_start_ns=self.run_start_ns)
-                ]
-            else:
-                outcomes = fire_burst(
-                    self.invoker, name, payloads, run_start_ns=self.run_start_ns
-                ).outcomes
+            # Every cold round, one invoke or many, opens its connections (TCP and TLS)
+            # before the clock starts, so a round of one measures what a burst does.
+            outcomes = fire_burst(
+                self.invoker, name, payloads, run_start_ns=self.run_start_ns
+            ).outcomes
             for seq, outcome in enumerate(outcomes, start=1):
                 record = make_record(
                     run_id=self.run_id,

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -200,3 +201,32 @@ def test_proxy_detection_follows_the_environment(monkeypatch: pytest.MonkeyPatch
     assert _proxied(client)
     monkeypatch.setenv("NO_PROXY", "lambda.example.test")
     assert not _proxied(client)
+
+
+def test_a_round_of_one_opens_its_connection_before_the_clock_starts(
+    deployed: tuple[Target, ControlPlane, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold round of one goes through the same gate as a burst (run.py): a slow
+    connection set-up (TLS across the internet, here 400 ms added to the connect) ends
+    before the release, where client latency starts, as in a burst."""
+    import bench.burst
+
+    target, cp, name = deployed
+    original = bench.burst._RawSender.__init__
+    connects: list[int] = []
+
+    def slow_connect(self: Any, request: Any, timeout_s: float) -> None:
+        time.sleep(0.4)
+        connects.append(time.perf_counter_ns())
+        original(self, request, timeout_s)
+
+    monkeypatch.setattr(bench.burst._RawSender, "__init__", slow_connect)
+    bump(cp, name, "round-of-one")
+    start = time.perf_counter_ns()
+    (outcome,) = fire_burst(target.lambda_client(), name, _payloads(1, 7),
+                            run_start_ns=start).outcomes  # fmt: skip
+    assert outcome.status == "success" and outcome.response["invocation"] == 1
+    # The 400 ms connect finished before the release, from which client latency runs.
+    assert connects and connects[0] - start <= outcome.client_send_ns
+    assert outcome.client_send_ns >= 400e6
+    assert outcome.launch_skew_ms == 0.0

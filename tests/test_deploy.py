@@ -18,7 +18,6 @@ from botocore.stub import Stubber
 from bench.deploy import (
     ControlPlane,
     FunctionSpec,
-    check_unreserved_concurrency,
     deploy_function,
     execution_role,
     pace,
@@ -195,7 +194,7 @@ def test_ls_reports_last_invocation_from_log_streams(leftovers: dict[str, str]) 
     assert not {r.name for r in list_region_functions(inactive_days=5)} & {leftovers["a0"]}
 
 
-def _stubbed_plane(unreserved: int) -> tuple[ControlPlane, Stubber]:
+def _stubbed_plane(limit: int, unreserved: int) -> tuple[ControlPlane, Stubber]:
     client = boto3.client(
         "lambda", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="y"
     )
@@ -204,7 +203,7 @@ def _stubbed_plane(unreserved: int) -> tuple[ControlPlane, Stubber]:
         "get_account_settings",
         {
             "AccountLimit": {
-                "ConcurrentExecutions": 1000,
+                "ConcurrentExecutions": limit,
                 "UnreservedConcurrentExecutions": unreserved,
             }
         },
@@ -213,14 +212,40 @@ def _stubbed_plane(unreserved: int) -> tuple[ControlPlane, Stubber]:
     return ControlPlane(lambda_client=client, logs_client=None, poll_interval_s=0.0), stub
 
 
-def test_account_settings_check_refuses_reservations_that_do_not_fit() -> None:
+def _plan(limit: int, unreserved: int, reserve: str, burst: int, parallel: int = 4) -> Any:
     # moto has no GetAccountSettings; the Stubber validates against botocore's model.
-    plane, stub = _stubbed_plane(150)
-    with pytest.raises(TargetError, match=r"150 unreserved.*fewer than 100"):
-        check_unreserved_concurrency(plane, 60)
-    stub.assert_no_pending_responses()
-    plane, _ = _stubbed_plane(150)
-    assert check_unreserved_concurrency(plane, 50) == 150
+    from bench.concurrency import plan_concurrency
+
+    plane, stub = _stubbed_plane(limit, unreserved)
+    try:
+        return plan_concurrency(plane, reserve=reserve, burst=burst, cells=12,
+                                parallel_cells=parallel)  # fmt: skip
+    finally:
+        stub.assert_no_pending_responses()
+
+
+def test_reservations_are_per_cell_measured_at_once_not_per_matrix() -> None:
+    # 12 cells x burst 60 would be 720; only the 4 measured at once need to fit.
+    plan = _plan(1000, 1000, "auto", 60)
+    assert (plan.mode, plan.reserved_concurrency, plan.cells_at_once) == ("reserved", 60, 4)
+    assert _plan(1000, 1000, "on", 225).mode == "reserved"  # 900 reserved, 100 left
+
+
+def test_auto_runs_unreserved_where_the_account_cannot_reserve() -> None:
+    plan = _plan(10, 10, "auto", 4, parallel=1)
+    assert (plan.mode, plan.reserved_concurrency) == ("unreserved", None)
+    assert plan.reason.startswith("the account cannot reserve 4 and keep 100 unreserved")
+    assert _plan(1000, 1000, "off", 10).mode == "unreserved"
+
+
+def test_bursts_that_fit_neither_are_refused_naming_the_numbers() -> None:
+    with pytest.raises(TargetError, match=r"reserve: on, but the account has 150 unreserved.*"
+                                          r"reserving 240 \(burst 60 x 4"):
+        _plan(1000, 150, "on", 60)
+    with pytest.raises(TargetError, match=r"burst 8 x 2 cell\(s\) measured at once needs 16 "
+                                          r"concurrent executions, more than the account's "
+                                          r"unreserved pool of 10 \(account limit 10\)"):
+        _plan(10, 10, "auto", 8, parallel=2)
 
 
 def test_pace_makes_every_request_take_a_token(aws: None) -> None:

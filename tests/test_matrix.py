@@ -246,3 +246,15 @@ def test_cell_count_is_the_product(
     cells = matrix.cells()
     assert len(cells) == len(runtimes) * len(memory) * len(archs) * packages
     assert len({c.id for c in cells}) == len(cells)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("auto", "auto"), ("on", "on"), ("off", "off"),
+                                                ("'on'", "on")])  # fmt: skip
+def test_reserve_reads_on_and_off_as_words_though_yaml_reads_them_as_booleans(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(base()) + f"reserve: {text}\n")
+    assert load_matrix(path).reserve == expected
+    assert parse_matrix(base()).reserve == "auto"
+    assert "reserve: Input should be 'auto', 'on' or 'off'" in error_of(base(reserve="maybe"))

@@ -30,6 +30,7 @@ from bench.errors import TargetError
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from bench.emulator.account import AccountSettings
     from bench.emulator.faults import Fault, FaultPlan
     from bench.emulator.lambda_api import LambdaApi
     from bench.emulator.quota import QuotaLimiter
@@ -90,6 +91,7 @@ class Emulator:
         idle_timeout_s: float = 600.0,
         sandboxes_factory: SandboxFactory | None = None,
         faults: Sequence[Fault] = (),
+        account: AccountSettings | None = None,
     ) -> None:
         self.port = port
         self.region = region
@@ -114,6 +116,7 @@ class Emulator:
         self._runtimes: dict[str, dict[str, Any]] = {}
         self._faults: FaultPlan | None = None
         self._fault_list = list(faults)
+        self._account = account
 
     # Delays may be changed on a running emulator (tests widen the InProgress window);
     # they apply to the next create or update.
@@ -220,7 +223,9 @@ class Emulator:
             schedule=loop.call_later,
             on_current=lambda name, revision: sandboxes.retire(name, keep_revision=revision),
         )
-        self._lambda = LambdaApi(registry, sandboxes, functions_dir=functions_dir)
+        self._lambda = LambdaApi(
+            registry, sandboxes, functions_dir=functions_dir, account=self._account
+        )
         self._quota = QuotaLimiter(self.quota_mode)
         if self._fault_list:
             from bench.emulator.faults import FaultPlan
@@ -306,6 +311,13 @@ class Emulator:
         out["endpoint_url"] = self.endpoint_url or None
         if self._faults is not None:
             out["faults_fired"] = dict(self._faults.fired)
+        if self._account is not None and self._lambda is not None:
+            pool = self._lambda.invoker.pool
+            out["account"] = {
+                "concurrent_executions": self._account.concurrent_executions,
+                "unreserved_peak": pool.peak,
+                "unreserved_throttles": pool.throttled,
+            }
         return out
 
 
@@ -360,6 +372,7 @@ def serve_forever(
     echo: Callable[[str], None],
     faults: Sequence[Fault] = (),
     allow_unisolated: bool = False,
+    account: AccountSettings | None = None,
 ) -> None:
     """`bench emulator`: print shell exports, serve until Ctrl-C or SIGTERM, stop sandboxes."""
     emulator = Emulator(
@@ -368,6 +381,7 @@ def serve_forever(
         quota_mode=quota_mode,
         faults=faults,
         sandbox_settings=SandboxSettings(allow_unisolated=allow_unisolated),
+        account=account,
     )
     done = threading.Event()
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from bench.emulator.account import AccountSettings, UnreservedPool
 from bench.emulator.contracts import FunctionSpec, InvokeResult, Sandboxes, Throttled
 from bench.emulator.errors import AwsError, invalid_param, state_conflict, too_many_requests
 from bench.emulator.events import EventQueue
@@ -65,10 +66,13 @@ def _too_large_response() -> bytes:
 
 
 class Invoker:
-    def __init__(self, registry: Registry, sandboxes: Sandboxes) -> None:
+    def __init__(
+        self, registry: Registry, sandboxes: Sandboxes, pool: UnreservedPool | None = None
+    ) -> None:
         self.registry = registry
         self.sandboxes = sandboxes
         self.events = EventQueue(sandboxes)
+        self.pool = pool or UnreservedPool(AccountSettings())
 
     @property
     def background(self) -> set[asyncio.Task[None]]:
@@ -108,6 +112,9 @@ class Invoker:
             self.events.submit(fn.name, request_id, payload, self._resolver(fn.name))
             return web.Response(status=202, headers={"x-amzn-RequestId": request_id})
         tail = request.headers.get("X-Amz-Log-Type") == "Tail"
+        shared = fn.reserved is None  # draws on the account's unreserved pool
+        if shared:
+            self.pool.enter(self.registry.reserved_total())
         try:
             result = await self.sandboxes.invoke(
                 spec,
@@ -120,6 +127,9 @@ class Invoker:
             raise too_many_requests(exc.reason, exc.message) from exc
         except BenchError as exc:  # the sandbox layer refused: say why, without a traceback
             raise _sandbox_refusal(spec, exc) from exc
+        finally:
+            if shared:
+                self.pool.leave()
         return self._response(result, request_id, tail)
 
     @staticmethod

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.emulator import validate
+from bench.emulator.account import AccountSettings, UnreservedPool
 from bench.emulator.code import BAD_ZIP, store_package
 from bench.emulator.code_url import PREFIX as CODE_PREFIX
 from bench.emulator.code_url import CodeUrls
@@ -35,8 +36,6 @@ from bench.lambda_limits import UNZIPPED_MAX_BYTES, ZIPPED_MAX_BYTES
 if TYPE_CHECKING:
     from aiohttp import web
 
-ACCOUNT_CONCURRENCY = 1000
-MIN_UNRESERVED = 100
 TAGGABLE_ARN = re.compile(
     r"^arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d:\d{12}:"
     r"function:[a-zA-Z0-9-_]+(:(\$LATEST|[a-zA-Z0-9-_]+))?$"
@@ -104,11 +103,13 @@ class LambdaApi:
         sandboxes: Sandboxes,
         *,
         functions_dir: Path,
+        account: AccountSettings | None = None,
     ) -> None:
         self.registry = registry
         self.sandboxes = sandboxes
         self.functions_dir = functions_dir
-        self.invoker = Invoker(registry, sandboxes)
+        self.account = account or AccountSettings()
+        self.invoker = Invoker(registry, sandboxes, UnreservedPool(self.account))
         self.code_urls = CodeUrls(self._package_path)
         self.event_configs = EventConfigApi(
             self.invoker.events,
@@ -364,16 +365,17 @@ class LambdaApi:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise invalid_param("ReservedConcurrentExecutions must be an integer >= 0.")
         others = self.registry.reserved_total(excluding=fn.name)
-        if ACCOUNT_CONCURRENCY - others - value < MIN_UNRESERVED:
+        limit, minimum = self.account.concurrent_executions, self.account.min_unreserved
+        if limit - others - value < minimum:
             raise AwsError(
                 "InvalidParameterValueException",
                 "Specified ReservedConcurrentExecutions for function decreases account's "
-                f"UnreservedConcurrentExecution below its minimum value of [{MIN_UNRESERVED}].",
+                f"UnreservedConcurrentExecution below its minimum value of [{minimum}].",
                 400,
                 body={
                     "message": "Specified ReservedConcurrentExecutions for function decreases "
                     "account's UnreservedConcurrentExecution below its minimum value of "
-                    f"[{MIN_UNRESERVED}]."
+                    f"[{minimum}]."
                 },
             )
         fn.reserved = value
@@ -445,8 +447,9 @@ class LambdaApi:
                     "TotalCodeSize": 80_530_636_800,
                     "CodeSizeUnzipped": UNZIPPED_MAX_BYTES,
                     "CodeSizeZipped": ZIPPED_MAX_BYTES,
-                    "ConcurrentExecutions": ACCOUNT_CONCURRENCY,
-                    "UnreservedConcurrentExecutions": ACCOUNT_CONCURRENCY - reserved,
+                    "ConcurrentExecutions": self.account.concurrent_executions,
+                    "UnreservedConcurrentExecutions": self.account.concurrent_executions
+                    - reserved,
                 },
                 "AccountUsage": {
                     "TotalCodeSize": sum(fn.latest.code.size for fn in functions),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from bench.errors import ResultsFormatError
 from bench.lambda_limits import MEMORY_MAX_MB, MEMORY_MIN_MB
@@ -142,6 +142,8 @@ class ArtifactEntry(TypedDict):
     unzipped_bytes: int
     files: int
     built_for: str | None
+    # What pip/npm installed, per distribution: {"version": ..., "wheel": tags} (python).
+    requirements_resolved: NotRequired[dict[str, dict[str, str]] | None]
 
 
 class CellEntry(TypedDict, total=False):
@@ -174,6 +176,8 @@ class Manifest(TypedDict, total=False):
     start_types: dict[str, int] | None
     cost: dict[str, Any]
     production: dict[str, Any]  # `bench analyze` runs only (docs/results-format.md)
+    # How the bursts got their concurrency (bench.concurrency.ConcurrencyPlan).
+    concurrency: dict[str, Any]
 
 
 def new_manifest(

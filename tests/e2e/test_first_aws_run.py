@@ -160,3 +160,55 @@ def test_an_sdk_retry_of_a_create_whose_answer_was_lost_carries_on(
 
     with pytest.raises(TargetError, match="exists already and is not this run's"):
         deploy_function(cp, other)
+
+
+SMALL = """\
+name: small
+runtimes: [python3.12]
+memory_mb: [128, 256]
+package:
+  size_mb: [0]
+cold_starts: 8
+burst: 4
+warm_invocations: 2
+timeout_s: 10
+budget_usd: 1.0
+"""
+
+
+def test_a_small_account_runs_unreserved_with_reserve_auto_and_never_throttles(
+    workdir: Path, tmp_path: Path, emu: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench.emulator.account import AccountSettings
+    from bench.emulator.app import Emulator
+
+    # A new account's quota: 10 concurrent executions, none of which can be reserved.
+    emulator = Emulator(state_dir=tmp_path / "small-state",
+                        account=AccountSettings(concurrent_executions=10))  # fmt: skip
+    emulator.start()
+    try:
+        for key in [k for k in os.environ if k.startswith("AWS_")]:
+            monkeypatch.delenv(key)
+        for key, value in emu.env(emulator).items():
+            monkeypatch.setenv(key, value)
+        (workdir / "s.yaml").write_text(emu.matrix(emulator, stage="small", body=SMALL))
+        from rich.console import Console
+
+        from bench.run import RunOptions, run_matrix
+
+        with open(os.devnull, "w") as sink:
+            outcome = run_matrix(RunOptions(matrix_path=Path("s.yaml")), console=Console(file=sink))
+        account = emulator.info()["account"]
+    finally:
+        emulator.stop()
+    manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
+    assert outcome.status == "complete", manifest["cells"]
+    concurrency = manifest["concurrency"]
+    assert (concurrency["reserve"], concurrency["mode"]) == ("auto", "unreserved")
+    assert concurrency["account_limit"] == 10 and concurrency["unreserved"] == 10
+    assert concurrency["reason"].startswith("the account cannot reserve 4 and keep 100")
+    records = [json.loads(x) for x in (outcome.run_dir / "invocations.jsonl").read_text().split()]
+    assert len(records) == 2 * (8 + 2)
+    assert not [r for r in records if r["status"] != "success"]
+    print("emulator account after the run:", account)
+    assert account["unreserved_throttles"] == 0 and 4 <= account["unreserved_peak"] <= 10

@@ -151,8 +151,10 @@ def test_too_little_unreserved_concurrency_is_refused_before_anything_is_created
     bench_cli: Callable[..., Result],
 ) -> None:
     # The emulator's account has 1,000 concurrent executions, like a fresh AWS account;
-    # 2 cells x 460 leaves fewer than the 100 AWS insists stay unreserved.
-    body = TINY.format(name="greedy", memory="128, 256", cold=460, burst=460, warm=0)
+    # reserving 960 leaves fewer than the 100 AWS insists stay unreserved, and `reserve: on`
+    # asks for a reservation or nothing.
+    body = TINY.format(name="greedy", memory="128, 256", cold=960, burst=960, warm=0)
+    body += "reserve: on\n"
     (workdir / "g.yaml").write_text(emu.matrix(emulator, stage="greedy", body=body))
     result = bench_cli("run", "g.yaml", "--accept-cost")
     assert result.exit_code == 3, result.output
