@@ -19,8 +19,8 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from bench.deploy import function_name, resource_tags
 from bench.iam import harness_policy
+from bench.naming import function_name, resource_tags
 
 moto = pytest.importorskip("moto")
 REGION = "eu-central-1"

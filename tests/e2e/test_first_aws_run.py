@@ -114,9 +114,10 @@ def test_an_sdk_retry_of_a_create_whose_answer_was_lost_carries_on(
     import boto3
     from botocore.config import Config
 
-    from bench.deploy import ControlPlane, FunctionSpec, deploy_function, resource_tags
+    from bench.deploy import ControlPlane, FunctionSpec, deploy_function
     from bench.fixtures import build_artifact
     from bench.matrix import Cell
+    from bench.naming import resource_tags
 
     # The first CreateFunction takes effect, but its answer comes after the client gave up.
     emulator = start_emulator(Fault("CreateFunction", delay_s=3.0, times=1))
