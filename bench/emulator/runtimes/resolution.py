@@ -11,6 +11,7 @@ named as a substitution.
 from __future__ import annotations
 
 import functools
+import platform
 import re
 import shutil
 import subprocess
@@ -36,13 +37,16 @@ from bench.errors import TargetError
 RUNTIMES = (
     "python3.10", "python3.11", "python3.12", "python3.13", "python3.14",
     "nodejs20.x", "nodejs22.x", "nodejs24.x", "java17", "java21", "java25",
+    "provided.al2023", "provided.al2",
 )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Resolution:
     runtime: str  # e.g. "nodejs22.x"
-    binary: str | None  # None only when a fetch was not allowed (`fetch=False`)
+    # None when a fetch was not allowed (`fetch=False`), and for the OS-only runtimes,
+    # whose functions bring their own `bootstrap`.
+    binary: str | None
     runs_on: str  # e.g. "Node v22.20.0", "JDK 21.0.8", "CPython 3.11.7"
     source: str  # where the binary comes from
     substitution: str | None  # None when it runs on the requested version; else why not
@@ -98,11 +102,13 @@ def resolve(
     failed fetch is not retried until the next process)."""
     if runtime.startswith("python3"):
         return _python(runtime)
+    if runtime in ("provided.al2023", "provided.al2"):
+        return _provided(runtime)
     family = NODE if runtime.startswith("nodejs") else JAVA if runtime.startswith("java") else None
     if family is None:
         raise TargetError(
             f"runtime {runtime!r} is not supported by the local target: use python3.x, "
-            "nodejs*.x or java*"
+            "nodejs*.x, java* or provided.al2023/provided.al2"
         )
     if not fetch:
         return _resolve(family, runtime, configured, fetch=False, progress=progress)
@@ -132,6 +138,14 @@ def _python(runtime: str) -> Resolution:
         )
     source = "the interpreter running coldbench"
     return Resolution(runtime, sys.executable, f"CPython {local}", source, sub)
+
+
+def _provided(runtime: str) -> Resolution:
+    """An OS-only runtime runs the function's own static `bootstrap` on this machine's
+    kernel: nothing to fetch, nothing substituted (Amazon Linux's userland is not used)."""
+    machine = platform.machine()
+    return Resolution(runtime, None, f"Linux {platform.release()} ({machine})",
+                      "the function's own bootstrap, run natively", None)  # fmt: skip
 
 
 def _resolve(
