@@ -144,7 +144,8 @@ def _python_paths() -> set[Path]:
 
 def _named_paths(argv: list[str], env: dict[str, str]) -> set[Path]:
     """Existing absolute paths the launch names (binary, bootstrap, classpath entries)."""
-    paths = {_install_root(argv[0])}
+    # An OS-only runtime's bootstrap is the function's own code, bound at TASK_ROOT below.
+    paths = set() if Path(argv[0]).is_relative_to(TASK_ROOT) else {_install_root(argv[0])}
     for token in [*argv[1:], *env.values()]:
         for entry in token.split(":"):
             part = entry.removesuffix("/*")
