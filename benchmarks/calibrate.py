@@ -203,10 +203,15 @@ def main() -> None:
     parser.add_argument("--results", type=Path, help="an existing calibration run directory")
     parser.add_argument("--cold", type=int, default=12, help="cold starts per cell")
     parser.add_argument("--out", type=Path, default=PAGE)
+    parser.add_argument("--keep", action="store_true", help="keep the calibration run's results")
     args = parser.parse_args()
     run_dir = args.results or run_calibration(args.cold)
-    args.out.write_text(page(run_dir), encoding="utf-8")
-    print(f"wrote {args.out} from {run_dir}")
+    try:
+        args.out.write_text(page(run_dir), encoding="utf-8")
+    finally:
+        if args.results is None and not args.keep:
+            shutil.rmtree(run_dir.parent.parent, ignore_errors=True)  # the run's temp dir
+    print(f"wrote {args.out} from {run_dir.name}")
 
 
 if __name__ == "__main__":
