@@ -270,3 +270,29 @@ def test_since_counts_back_from_end() -> None:
     now = datetime(2026, 1, 2, tzinfo=UTC)
     default = parse_window(None, None, None, now=now)
     assert default.end_ms - default.start_ms == 24 * 3_600_000
+
+
+def test_compare_and_history_flag_a_deploy_that_made_production_cold_starts_slower(
+    target: Any, tmp_path: Path, bench_cli: Any
+) -> None:
+    group = create(target, "slowing")
+    for i in range(20):  # first hour ~100 ms, second hour ~200 ms after a deploy
+        for hour, init in ((0, 100.0), (1, 200.0)):
+            at = hour * 3_600_000 + 60_000 + i * 60_000
+            seed(target, group, f"2026/01/01/[$LATEST]{hour}{i:031d}", [
+                (at, INIT_START), (at + int(init) + 5, text_report(f"s{hour}-{i}", 3.0,
+                                                                   init=init + i))])  # fmt: skip
+    runs = [
+        run(target, tmp_path, "filter", functions=["slowing"], start=start, end=end).run_dir
+        for start, end in (("2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"),
+                           ("2026-01-01T01:00:00Z", "2026-01-01T02:00:00Z"))
+    ]  # fmt: skip
+    compared = bench_cli("compare", str(runs[0]), str(runs[1]), "--reports",
+                         str(tmp_path / "reports"))  # fmt: skip
+    assert compared.exit_code == 1, compared.output
+    assert "REGRESSION" in compared.output and "slowing" in compared.output
+    history = bench_cli("history", str(tmp_path / "results"), "--reports",
+                        str(tmp_path / "reports"))  # fmt: skip
+    assert history.exit_code == 0, history.output
+    page = Path(history.output.strip().splitlines()[-1]).read_text()
+    assert "mark-regression\">slowing<" in page

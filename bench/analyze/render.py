@@ -38,7 +38,8 @@ def format_analysis(outcome: AnalyzeOutcome) -> list[Any]:
         "Memory Used / Memory Size; env/min: distinct environments seen in a minute (peak).",
         caption_justify="left",
     )
-    table.add_column("function", overflow="fold")
+    longest = max((len(name) for name in outcome.functions), default=8)
+    table.add_column("function", overflow="fold", min_width=min(40, longest))
     for name in ("calls", "cold", "rate", "init p50", "init p90", "init p99", "cold dur\np50",
                  "warm dur\np50", "memory", "init $", "invoke $", "errors", "timeouts",
                  "env/min"):  # fmt: skip
