@@ -18,6 +18,10 @@ CORE = [
     "bench/logs.py",
     "bench/cost.py",
     "bench/stats.py",
+    "bench/compare.py",
+    "bench/naming.py",
+    "bench/aws_errors.py",
+    "bench/lambda_limits.py",
 ]
 
 

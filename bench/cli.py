@@ -14,6 +14,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from bench import __version__
+from bench.compare import DEFAULT_ALPHA, DEFAULT_FACTOR, DEFAULT_METRICS
 from bench.errors import EXIT_INPUT, BenchError, InputError
 
 HELP = """Cold-start benchmarks for AWS Lambda, on AWS or on the embedded local target.
@@ -263,10 +264,10 @@ def compare(
     ] = None,
     factor: Annotated[
         float, typer.Option("--factor", help="Smallest ratio of medians that counts.")
-    ] = 1.1,
+    ] = DEFAULT_FACTOR,
     alpha: Annotated[
         float, typer.Option("--alpha", help="Mann-Whitney U p-value below which it is real.")
-    ] = 0.002,
+    ] = DEFAULT_ALPHA,
     reports: ReportsOpt = Path("reports"),
     lenient: LenientOpt = False,
 ) -> None:
@@ -275,15 +276,15 @@ def compare(
 
     try:
         outcome = render_compare(
-            base, new, reports, metrics=metric or ["init_duration_ms"], factor=factor, alpha=alpha,
-            lenient=lenient, report_only=report_only,
+            base, new, reports, metrics=metric or list(DEFAULT_METRICS), factor=factor,
+            alpha=alpha, lenient=lenient, report_only=report_only,
         )  # fmt: skip
     except BenchError as exc:
         _fail(exc)
     console = _console()
-    console.print(format_compare_table(outcome))
+    console.print(format_compare_table(outcome.verdict))
     console.print(str(outcome.path))
-    raise typer.Exit(outcome.exit_code)
+    raise typer.Exit(outcome.verdict.exit_code)
 
 
 @app.command()

@@ -1,13 +1,11 @@
-"""Statistics over invocation records: per-cell summaries and the two-run comparison.
+"""Statistics over invocation records: per-cell summaries, order statistics, bootstrap.
 
-Medians and percentiles with confidence intervals, never means that hide the tail. A
-regression needs both an effect size (ratio of medians beyond a factor) and a test
-(Mann-Whitney U below a strict p); anything that cannot be judged says so.
+Medians and percentiles with confidence intervals, never means that hide the tail. The
+verdict on two runs is bench.compare's; this module only computes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from bench.quality import summary_text, verdict
@@ -17,15 +15,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 CELL_KEYS = ("runtime", "memory_mb", "architecture", "package_mb", "package_kind")
-# Cold-start samples unless named warm: init_duration_ms and duration_ms are the platform's
-# REPORT numbers; client_latency_ms is what the client saw, network path included.
-METRICS = ("init_duration_ms", "duration_ms", "client_latency_ms", "warm_duration_ms")
 
 # Instability rules (shown next to the cell, with the rule that fired).
 MIN_STABLE_SAMPLES = 10
 MAX_IQR_OVER_MEDIAN = 0.5
-# Fewer samples than this on either side and a comparison is "insufficient", not a pass.
-MIN_COMPARE_SAMPLES = 5
 BOOTSTRAP_RESAMPLES = 2000
 # Above this many samples the bootstrap median is drawn from its exact order-statistic
 # distribution instead of resampling, which is equivalent and keeps large runs fast.
@@ -211,43 +204,7 @@ def cell_summary(invocations: pd.DataFrame) -> pd.DataFrame:
     return summary.sort_values(order, kind="stable", ignore_index=True)
 
 
-# ---------------------------------------------------------------- comparison
-
-
-@dataclass(frozen=True)
-class CompareRow:
-    """One cell and metric judged: `mark` is regression, improvement, large-not-significant,
-    unchanged, contended, insufficient or not-comparable; `reason` says why in words."""
-
-    cell: str
-    metric: str
-    mark: str
-    reason: str
-    base_n: int = 0
-    new_n: int = 0
-    base_median: float = float("nan")
-    new_median: float = float("nan")
-    ratio: float = float("nan")
-    ratio_ci_low: float = float("nan")
-    ratio_ci_high: float = float("nan")
-    p_value: float = float("nan")
-
-
-def metric_values(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The samples a metric is judged on, as columns `cell` and `value`."""
-    import pandas as pd
-
-    if metric not in METRICS:
-        from bench.errors import InputError
-
-        raise InputError(f"--metric {metric}: unknown metric; use one of {', '.join(METRICS)}")
-    ok = df["status"] == "success"
-    if metric == "warm_duration_ms":
-        mask, column = ok & (df["start_type"] == "warm"), "duration_ms"
-    else:
-        mask, column = ok & (df["start_type"] == "cold"), metric
-    out = pd.DataFrame({"cell": df.loc[mask, "cell"], "value": df.loc[mask, column]})
-    return out.dropna(subset=["value"])
+# ---------------------------------------------------------------- resampling
 
 
 def bootstrap_medians(
@@ -271,178 +228,3 @@ def bootstrap_medians(
     cdf = binom.sf(m - 1, n, np.arange(1, n + 1) / n)
     picks = np.searchsorted(cdf, rng.random(resamples), side="left")
     return ordered[np.minimum(picks, n - 1)]
-
-
-def _judge(ratio: float, p: float, factor: float, alpha: float) -> tuple[str, str]:
-    if ratio > factor and p < alpha:
-        return "regression", f"median {ratio:.2f}x, p={p:.2g} < {alpha:g}"
-    if ratio < 1 / factor and p < alpha:
-        return "improvement", f"median {ratio:.2f}x, p={p:.2g} < {alpha:g}"
-    if ratio > factor or ratio < 1 / factor:
-        return "large-not-significant", f"median {ratio:.2f}x but p={p:.2g} >= {alpha:g}"
-    return "unchanged", f"median {ratio:.2f}x within {1 / factor:.2f}..{factor:g}"
-
-
-def compare_samples(
-    cell: str,
-    metric: str,
-    base: np.ndarray,
-    new: np.ndarray,
-    *,
-    factor: float,
-    alpha: float,
-    rng: np.random.Generator,
-) -> CompareRow:
-    """Medians, ratio new/base with a bootstrap 95% CI, Mann-Whitney U and the verdict."""
-    import numpy as np
-    from scipy.stats import mannwhitneyu
-
-    counts: dict[str, Any] = {"base_n": len(base), "new_n": len(new)}
-    if len(base) < MIN_COMPARE_SAMPLES or len(new) < MIN_COMPARE_SAMPLES:
-        reason = f"{len(base)} vs {len(new)} samples; need >= {MIN_COMPARE_SAMPLES} each"
-        medians: dict[str, Any] = {
-            "base_median": float(np.median(base)) if len(base) else float("nan"),
-            "new_median": float(np.median(new)) if len(new) else float("nan"),
-        }
-        return CompareRow(cell, metric, "insufficient", reason, **counts, **medians)
-    base_median, new_median = float(np.median(base)), float(np.median(new))
-    if base_median <= 0:
-        reason = f"base median {base_median:g} is not positive; no ratio"
-        return CompareRow(cell, metric, "insufficient", reason, **counts)
-    ratios = bootstrap_medians(new, rng) / bootstrap_medians(base, rng)
-    low, high = np.percentile(ratios, (2.5, 97.5))
-    p = float(mannwhitneyu(new, base, alternative="two-sided").pvalue)
-    ratio = new_median / base_median
-    mark, reason = _judge(ratio, p, factor, alpha)
-    return CompareRow(
-        cell, metric, mark, reason, **counts,
-        base_median=base_median, new_median=new_median, ratio=ratio,
-        ratio_ci_low=float(low), ratio_ci_high=float(high), p_value=p,
-    )  # fmt: skip
-
-
-def _tool_major(manifest: dict[str, Any]) -> str:
-    version = str((manifest.get("tool") or {}).get("version", "?"))
-    return version.split(".", maxsplit=1)[0]
-
-
-def run_level_mismatch(base_manifest: dict[str, Any], new_manifest: dict[str, Any]) -> str:
-    """Why two runs cannot be compared at all (target kind, tool major version, CPU
-    limits of a local target); empty when they can."""
-    problems = []
-    base_target, new_target = base_manifest.get("target") or {}, new_manifest.get("target") or {}
-    if base_target.get("kind") != new_target.get("kind"):
-        problems.append(f"target kind {base_target.get('kind')} vs {new_target.get('kind')}")
-    if _tool_major(base_manifest) != _tool_major(new_manifest):
-        major = f"{_tool_major(base_manifest)} vs {_tool_major(new_manifest)}"
-        problems.append(f"tool major version {major}")
-    base_local, new_local = base_target.get("local") or {}, new_target.get("local") or {}
-    both_local = base_target.get("kind") == new_target.get("kind") == "local"
-    if both_local and base_local.get("cpu_limits") != new_local.get("cpu_limits"):
-        limits = f"{base_local.get('cpu_limits')} vs {new_local.get('cpu_limits')}"
-        problems.append(f"local CPU limits {limits}")
-    return "; ".join(problems)
-
-
-def _cell_keys(df: pd.DataFrame) -> dict[str, tuple[Any, ...]]:
-    firsts = df.groupby("cell", sort=True, observed=True)[list(CELL_KEYS)].first()
-    return {
-        str(cell): tuple(_normal(v) for v in row)
-        for cell, row in zip(firsts.index, firsts.itertuples(index=False), strict=True)
-    }
-
-
-def _normal(value: Any) -> Any:
-    # 5 and 5.0 MB are the same package; numpy scalars compare like Python ones.
-    if hasattr(value, "item"):
-        value = value.item()
-    return float(value) if isinstance(value, int | float) else value
-
-
-def _key_mismatch(base: tuple[Any, ...], new: tuple[Any, ...]) -> str:
-    return ", ".join(
-        f"{key} {b} vs {n}" for key, b, n in zip(CELL_KEYS, base, new, strict=True) if b != n
-    )
-
-
-def compare_runs(
-    base_df: pd.DataFrame,
-    new_df: pd.DataFrame,
-    base_manifest: dict[str, Any],
-    new_manifest: dict[str, Any],
-    *,
-    metrics: list[str],
-    factor: float,
-    alpha: float,
-    seed: int = 0,
-) -> list[CompareRow]:
-    """Judge every cell and metric of `new` against `base`; rows sorted by cell, metric."""
-    import numpy as np
-
-    if factor <= 1:
-        from bench.errors import InputError
-
-        raise InputError(f"--factor {factor:g}: must be above 1 (e.g. 1.1 for 10%)")
-    if not 0 < alpha < 1:
-        from bench.errors import InputError
-
-        raise InputError(f"--alpha {alpha:g}: must be between 0 and 1 (e.g. 0.002)")
-    rng = np.random.default_rng(seed)
-    base_keys, new_keys = _cell_keys(base_df), _cell_keys(new_df)
-    contended = {"base": _contended_cells(base_df), "new": _contended_cells(new_df)}
-    run_problem = run_level_mismatch(base_manifest, new_manifest)
-    samples = {
-        metric: (_by_cell(metric_values(base_df, metric)), _by_cell(metric_values(new_df, metric)))
-        for metric in metrics
-    }
-    rows = []
-    for cell in sorted(set(base_keys) | set(new_keys)):
-        for metric in metrics:
-            if cell not in new_keys or cell not in base_keys:
-                side = "base" if cell in base_keys else "new"
-                rows.append(CompareRow(cell, metric, "not-comparable", f"only in {side} run"))
-                continue
-            problem = run_problem or _key_mismatch(base_keys[cell], new_keys[cell])
-            if problem:
-                rows.append(CompareRow(cell, metric, "not-comparable", problem))
-                continue
-            empty = np.empty(0)
-            base_values = samples[metric][0].get(cell, empty)
-            new_values = samples[metric][1].get(cell, empty)
-            row = compare_samples(
-                cell, metric, base_values, new_values, factor=factor, alpha=alpha, rng=rng
-            )
-            rows.append(_mind_contention(row, contended["base"], contended["new"]))
-    return rows
-
-
-def _contended_cells(df: pd.DataFrame) -> dict[str, str]:
-    """Cell -> why its measurements were contended, for the contended cells of a run."""
-    if "contention" not in df:
-        return {}
-    out = {}
-    for cell, group in df.groupby("cell", sort=True, observed=True):
-        quality = verdict(group["contention"])
-        if quality["verdict"] == "contended":
-            out[str(cell)] = "; ".join(quality["reasons"])
-    return out
-
-
-def _mind_contention(row: CompareRow, base: dict[str, str], new: dict[str, str]) -> CompareRow:
-    """A difference measured on a contended cell is not called a regression (or an
-    improvement): the contention may be all of it. "unchanged" stands, with the note."""
-    sides = [f"{side} contended: {why[row.cell]}" for side, why in (("base", base), ("new", new))
-             if row.cell in why]  # fmt: skip
-    if not sides:
-        return row
-    note = "; ".join(sides)
-    if row.mark in ("regression", "improvement", "large-not-significant"):
-        return replace(row, mark="contended", reason=f"{row.reason}; not judged, {note}")
-    return replace(row, reason=f"{row.reason}; {note}")
-
-
-def _by_cell(values: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {
-        str(cell): group["value"].to_numpy(dtype=float)
-        for cell, group in values.groupby("cell", sort=True, observed=True)
-    }

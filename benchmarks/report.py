@@ -46,7 +46,7 @@ if sys.argv[1] == "report":
 else:
     outcome = render_compare(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]),
                              metrics=["init_duration_ms", "client_latency_ms", "warm_duration_ms"])
-    detail = f"{len(outcome.rows)} rows, {outcome.regressions} regression(s)"
+    detail = f"{len(outcome.verdict.rows)} rows, {outcome.verdict.regressions} regression(s)"
 seconds = time.perf_counter() - start
 # Worker processes (compare parses both runs side by side) count too.
 own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from bench.compare import compare_runs
 from bench.report import format_compare_table, render_compare
-from bench.stats import compare_runs
 from tests.synthetic import SyntheticRun, invocations_frame, manifest, write_run
 
 DATA = Path(__file__).parent / "data"
@@ -86,7 +86,7 @@ def test_runs_that_disagree_on_target_or_tool_are_not_comparable(
 
 def _table_text(outcome: object) -> str:
     console = Console(file=io.StringIO(), width=200, color_system=None, force_terminal=False)
-    console.print(format_compare_table(outcome))  # type: ignore[arg-type]
+    console.print(format_compare_table(outcome.verdict))  # type: ignore[attr-defined]
     return console.file.getvalue()  # type: ignore[attr-defined]
 
 
@@ -95,9 +95,9 @@ def test_golden_compare_table(tmp_path: Path) -> None:
     text = _table_text(outcome)
     golden = (DATA / "compare-golden.txt").read_text(encoding="utf-8")
     assert text == golden, "compare table changed; if intended, regenerate the golden file"
-    assert outcome.regressions == 1
-    assert outcome.not_comparable == 2  # nodejs 512 MB only in base, 1024 MB only in new
-    assert outcome.insufficient == 1  # nodejs 128 MB has 3 cold starts in the new run
+    assert outcome.verdict.regressions == 1
+    assert outcome.verdict.not_comparable == 2  # nodejs 512 MB only in base, 1024 MB only in new
+    assert outcome.verdict.insufficient == 1  # nodejs 128 MB has 3 cold starts in the new run
     assert outcome.path.name == f"compare-{GOLDEN_BASE.name}--{GOLDEN_NEW.name}.html"
 
 
@@ -127,17 +127,17 @@ def test_any_directory_following_the_format_can_be_compared(tmp_path: Path) -> N
     shutil.copytree(minimal, copy)
     metrics = ["init_duration_ms", "client_latency_ms", "warm_duration_ms"]
     outcome = render_compare(minimal, copy, tmp_path / "reports", metrics=metrics)
-    marks = {r.metric: r.mark for r in outcome.rows}
+    marks = {r.metric: r.mark for r in outcome.verdict.rows}
     assert marks == {"init_duration_ms": "unchanged", "client_latency_ms": "unchanged",
                      "warm_duration_ms": "insufficient"}  # fmt: skip
-    assert outcome.regressions == 0
+    assert outcome.verdict.regressions == 0
 
 
 def test_compare_of_written_runs_flags_the_planted_cell(tmp_path: Path) -> None:
     base = write_run(tmp_path, seed=5, cold=60, warm=0)
     new = write_run(tmp_path, seed=6, cold=60, warm=0, init_factor={PLANTED: 1.25})
     outcome = render_compare(base, new, tmp_path / "reports", metrics=["init_duration_ms"])
-    assert [r.cell for r in outcome.rows if r.mark == "regression"] == [PLANTED]
+    assert [r.cell for r in outcome.verdict.rows if r.mark == "regression"] == [PLANTED]
     assert PLANTED in outcome.path.read_text(encoding="utf-8")
 
 

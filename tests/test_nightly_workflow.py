@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from bench.matrix import load_matrix
-from bench.stats import METRICS
+from bench.compare import METRICS
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / ".github" / "workflows" / "nightly.yml"

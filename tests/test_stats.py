@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
+from bench.compare import compare_samples, metric_values
 from bench.errors import InputError
 from bench.stats import (
     bootstrap_medians,
     cell_summary,
-    compare_samples,
     instability,
     median_ci,
-    metric_values,
 )
 from tests.synthetic import SyntheticRun, invocations_frame
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.errors import EXIT_INPUT, EXIT_OK, EXIT_REGRESSION
+from bench.compare import DEFAULT_ALPHA, DEFAULT_FACTOR, CompareRow, Verdict, judge
 from bench.report import charts
 from bench.report.html import number, render, svg
-from bench.report.load import LoadedRun, load_runs, matrix_name
-from bench.report.settings import matrix_changes
-from bench.stats import CompareRow, compare_runs, run_level_mismatch
+from bench.report.load import LoadedRun, matrix_name
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -26,7 +24,6 @@ MARK_TEXT = {
     "insufficient": "insufficient data",
     "not-comparable": "not comparable",
 }
-JUDGED = ("regression", "improvement", "large-not-significant", "unchanged")
 MARK_STYLE = {
     "regression": "bold red",
     "improvement": "green",
@@ -39,37 +36,13 @@ MARK_STYLE = {
 
 @dataclass
 class CompareOutcome:
+    """A verdict (bench.compare) and the page that shows it; reads as the verdict."""
+
+    verdict: Verdict
     path: Path
-    rows: list[CompareRow]
-    base_id: str
-    new_id: str
-    metrics: list[str]
-    factor: float
-    alpha: float
-    regressions: int = 0
-    improvements: int = 0
-    not_comparable: int = 0
-    insufficient: int = 0
-    contended: int = 0
-    run_problem: str = ""
-    matrix_changes: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    # Metrics shown with their verdicts but never failing the comparison (e.g. client
-    # latency measured across the internet); the counts above leave them out.
-    reported: list[str] = field(default_factory=list)
-    reported_regressions: int = 0
 
-    @property
-    def judged(self) -> int:
-        """Gating rows that got a verdict; not comparable and insufficient rows did not."""
-        return sum(r.mark in JUDGED for r in self.rows if r.metric not in self.reported)
-
-    @property
-    def exit_code(self) -> int:
-        """1 on any regression; 2 when not one row could be judged (never a silent pass)."""
-        if self.regressions:
-            return EXIT_REGRESSION
-        return EXIT_INPUT if not self.judged else EXIT_OK
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.verdict, name)
 
 
 def _ratio_ci(row: CompareRow) -> str:
@@ -97,7 +70,7 @@ HEADERS = ["cell", "metric", "n base", "n new", "median base", "median new", "ra
            "ratio 95% CI", "p (MWU)", "verdict", "why"]  # fmt: skip
 
 
-def format_compare_table(outcome: CompareOutcome) -> Table:
+def format_compare_table(outcome: Verdict | CompareOutcome) -> Table:
     from rich.table import Table
 
     nothing = "NOTHING COULD BE JUDGED; " if not outcome.judged else ""
@@ -140,60 +113,41 @@ def _describe(loaded: LoadedRun) -> dict[str, Any]:
     }
 
 
+def write_compare_page(
+    verdict: Verdict, base_run: LoadedRun, new_run: LoadedRun, reports_dir: Path
+) -> Path:
+    """reports/compare-<base>--<new>.html for a verdict; returns its path."""
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    path = reports_dir / f"compare-{verdict.base_id}--{verdict.new_id}.html"
+    html = render(
+        "compare.html.j2",
+        outcome=verdict,
+        headers=HEADERS,
+        table=[(row.mark, row_cells(row, verdict.reported)) for row in verdict.rows],
+        mark_text=MARK_TEXT,
+        base=_describe(base_run),
+        new=_describe(new_run),
+        charts=[(m, svg(charts.compare_ratios(verdict.rows, m))) for m in verdict.metrics],
+    )
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
 def render_compare(
     base: Path,
     new: Path,
     reports_dir: Path,
     *,
     metrics: list[str],
-    factor: float = 1.1,
-    alpha: float = 0.002,
+    factor: float = DEFAULT_FACTOR,
+    alpha: float = DEFAULT_ALPHA,
     lenient: bool = False,
     report_only: list[str] | None = None,
 ) -> CompareOutcome:
-    """Judge NEW against BASE per cell and metric; write the HTML page and return the rows.
-    `report_only` metrics are judged and shown like the others but never fail the
-    comparison."""
-    from bench.errors import InputError
-
-    base_run, new_run = load_runs([Path(base), Path(new)], lenient=lenient)
-    reported = [m for m in dict.fromkeys(report_only or []) if m not in metrics]
-    both = [m for m in dict.fromkeys(report_only or []) if m in metrics]
-    if both:
-        raise InputError(f"--report-only {both[0]}: also given as --metric; pick one")
-    if not metrics:
-        raise InputError("no --metric to judge: name at least one metric that gates")
-    metrics = list(dict.fromkeys(metrics)) + reported
-    rows = compare_runs(
-        base_run.invocations, new_run.invocations, base_run.manifest, new_run.manifest,
-        metrics=metrics, factor=factor, alpha=alpha,
+    """Judge NEW against BASE (bench.compare) and write the page that shows the verdict."""
+    verdict, base_run, new_run = judge(
+        base, new, metrics=metrics, factor=factor, alpha=alpha, report_only=report_only,
+        lenient=lenient,
     )  # fmt: skip
-    gating = [r for r in rows if r.metric not in reported]
-    counts = {mark: sum(r.mark == mark for r in gating) for mark in MARK_TEXT}
-    reports_dir = Path(reports_dir)
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    path = reports_dir / f"compare-{base_run.run_id}--{new_run.run_id}.html"
-    outcome = CompareOutcome(
-        path=path, rows=rows, base_id=base_run.run_id, new_id=new_run.run_id, metrics=metrics,
-        factor=factor, alpha=alpha, regressions=counts["regression"],
-        improvements=counts["improvement"], not_comparable=counts["not-comparable"],
-        insufficient=counts["insufficient"], contended=counts["contended"],
-        run_problem=run_level_mismatch(base_run.manifest, new_run.manifest), counts=counts,
-        matrix_changes=matrix_changes(base_run.manifest, new_run.manifest),
-        reported=reported,
-        reported_regressions=sum(
-            r.mark == "regression" for r in rows if r.metric in reported
-        ),
-    )  # fmt: skip
-    html = render(
-        "compare.html.j2",
-        outcome=outcome,
-        headers=HEADERS,
-        table=[(row.mark, row_cells(row, reported)) for row in rows],
-        mark_text=MARK_TEXT,
-        base=_describe(base_run),
-        new=_describe(new_run),
-        charts=[(m, svg(charts.compare_ratios(rows, m))) for m in metrics],
-    )
-    path.write_text(html, encoding="utf-8")
-    return outcome
+    return CompareOutcome(verdict, write_compare_page(verdict, base_run, new_run, reports_dir))

@@ -6,15 +6,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from bench.compare import DEFAULT_ALPHA, DEFAULT_FACTOR
 from bench.errors import InputError, ResultsFormatError
 from bench.report import charts
 from bench.report.html import render, svg
 from bench.report.load import load_run, matrix_name
 from bench.report.settings import matrix_changes
 from bench.results import MANIFEST, read_manifest
-
-COMPARE_FACTOR = 1.1
-COMPARE_ALPHA = 0.002
 
 
 def _scan(results_root: Path) -> tuple[dict[str, list[tuple[str, Path]]], list[str]]:
@@ -39,7 +37,8 @@ def _scan(results_root: Path) -> tuple[dict[str, list[tuple[str, Path]]], list[s
 def _history_rows(run_dirs: list[Path], lenient: bool) -> tuple[Any, list[dict[str, Any]]]:
     import pandas as pd
 
-    from bench.stats import cell_summary, compare_runs
+    from bench.compare import judge_runs
+    from bench.stats import cell_summary
 
     frames, runs = [], []
     previous = None
@@ -49,10 +48,8 @@ def _history_rows(run_dirs: list[Path], lenient: bool) -> tuple[Any, list[dict[s
         flagged: set[str] = set()
         changes = matrix_changes(previous.manifest, loaded.manifest) if previous else []
         if previous is not None:
-            rows = compare_runs(previous.invocations, loaded.invocations, previous.manifest,
-                                loaded.manifest, metrics=["init_duration_ms"],
-                                factor=COMPARE_FACTOR, alpha=COMPARE_ALPHA)  # fmt: skip
-            flagged = {r.cell for r in rows if r.mark == "regression"}
+            verdict = judge_runs(previous, loaded, metrics=["init_duration_ms"])
+            flagged = {r.cell for r in verdict.rows if r.mark == "regression"}
         started = str(loaded.manifest["started"])
         summary = summary.assign(
             order=order,
@@ -109,8 +106,8 @@ def render_history(
             runs=runs,
             skipped=skipped,
             charts=[(rt, svg(charts.history_trend(points, rt))) for rt in runtimes],
-            factor=COMPARE_FACTOR,
-            alpha=COMPARE_ALPHA,
+            factor=DEFAULT_FACTOR,
+            alpha=DEFAULT_ALPHA,
         )
         path = reports_dir / f"history-{_safe_name(name_found)}.html"
         path.write_text(html, encoding="utf-8")

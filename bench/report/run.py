@@ -121,10 +121,11 @@ def _requirements(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _table_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for row in summary.to_dict("records"):
         ci = f"{number(row['init_p50_ci_low'])} – {number(row['init_p50_ci_high'])}"
-        rows.append({**row, "ci": "–" if math.isnan(row["init_p50_ci_low"]) else ci})
+        rows.append({**{str(k): v for k, v in row.items()},
+                     "ci": "–" if math.isnan(row["init_p50_ci_low"]) else ci})  # fmt: skip
     return rows
 
 
