@@ -8,22 +8,50 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from bench import __version__
 from bench.compare import DEFAULT_ALPHA, DEFAULT_FACTOR, DEFAULT_METRICS
-from bench.errors import EXIT_INPUT, BenchError, InputError
+from bench.errors import EXIT_RUN_FAILED, BenchError, InputError, one_line
 
 HELP = """Cold-start benchmarks for AWS Lambda, on AWS or on the embedded local target.
 
 Exit codes: 0 ok, 1 regression found (compare), 2 usage or input error,
 3 run failed or incomplete. BENCH_DEBUG=1 shows tracebacks."""
 
+class _OneCatch(TyperGroup):
+    """Every command's errors are caught here, once: a BenchError is one line on stderr
+    with its exit code; anything else is a bug, one line too, and exit 3. With
+    BENCH_DEBUG=1 both show their traceback. Ctrl-C goes on to click (exit 130)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, typer.Exit, typer.Abort):
+            raise  # usage errors, exit codes and aborts are click's to show
+        except BenchError as exc:
+            _fail(f"bench: error: {exc}", exc.exit_code)
+        except Exception as exc:
+            _fail(f"bench: internal error: {one_line(exc)} (a bug; BENCH_DEBUG=1 shows where)",
+                  EXIT_RUN_FAILED)  # fmt: skip
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    if os.environ.get("BENCH_DEBUG"):
+        traceback.print_exc()
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
 app = typer.Typer(
     name="bench",
+    cls=_OneCatch,
     help=HELP,
     no_args_is_help=True,
     add_completion=False,
@@ -79,13 +107,6 @@ def main(
     """Cold-start benchmarks for AWS Lambda."""
 
 
-def _fail(exc: BenchError) -> NoReturn:
-    if os.environ.get("BENCH_DEBUG"):
-        raise exc
-    typer.echo(f"bench: error: {exc}", err=True)
-    raise typer.Exit(exc.exit_code)
-
-
 def _console():  # type: ignore[no-untyped-def]
     from rich.console import Console
 
@@ -136,24 +157,30 @@ def run(
     """
     from bench.run import RunOptions, run_matrix
 
-    try:
-        options = RunOptions(
-            matrix_path=matrix,
-            results_root=results,
-            reports_root=reports,
-            keep=keep,
-            accept_cost=accept_cost,
-            resume=resume,
-            logs_timeout_s=logs_timeout,
-            strategy=strategy,
-            stage=stage,
-            region=region,
-            profile=profile,
-            endpoint_url=endpoint_url,
-        )
-        outcome = run_matrix(options, console=_console())
-    except BenchError as exc:
-        _fail(exc)
+    options = RunOptions(
+        matrix_path=matrix,
+        results_root=results,
+        reports_root=reports,
+        keep=keep,
+        accept_cost=accept_cost,
+        resume=resume,
+        logs_timeout_s=logs_timeout,
+        strategy=strategy,
+        stage=stage,
+        region=region,
+        profile=profile,
+        endpoint_url=endpoint_url,
+    )
+    console = _console()
+    outcome = run_matrix(options, console=console)
+    if outcome.summary is not None:
+        console.print(outcome.summary)
+    for note in outcome.notes:
+        console.print(note)
+    console.print(f"status: {outcome.status}")
+    console.print(f"results: {outcome.run_dir}")
+    if outcome.report_path is not None:
+        console.print(f"report: {outcome.report_path}")
     raise typer.Exit(outcome.exit_code)
 
 
@@ -219,10 +246,7 @@ def estimate(matrix: MatrixArg) -> None:
     from bench.cost import estimate_matrix, format_estimate
     from bench.matrix import load_matrix
 
-    try:
-        result = estimate_matrix(load_matrix(matrix), source=str(matrix))
-    except BenchError as exc:
-        _fail(exc)
+    result = estimate_matrix(load_matrix(matrix), source=str(matrix))
     _console().print(format_estimate(result))
 
 
@@ -235,10 +259,7 @@ def report(
     """Render the self-contained HTML report of one run."""
     from bench.report import render_run
 
-    try:
-        path = render_run(run_dir, reports, lenient=lenient)
-    except BenchError as exc:
-        _fail(exc)
+    path = render_run(run_dir, reports, lenient=lenient)
     typer.echo(str(path))
 
 
@@ -274,13 +295,10 @@ def compare(
     """Judge NEW against BASE. Exit 1 on any regression, 0 on none, 2 on bad input."""
     from bench.report import format_compare_table, render_compare
 
-    try:
-        outcome = render_compare(
-            base, new, reports, metrics=metric or list(DEFAULT_METRICS), factor=factor,
-            alpha=alpha, lenient=lenient, report_only=report_only,
-        )  # fmt: skip
-    except BenchError as exc:
-        _fail(exc)
+    outcome = render_compare(
+        base, new, reports, metrics=metric or list(DEFAULT_METRICS), factor=factor,
+        alpha=alpha, lenient=lenient, report_only=report_only,
+    )  # fmt: skip
     console = _console()
     console.print(format_compare_table(outcome.verdict))
     console.print(str(outcome.path))
@@ -301,10 +319,7 @@ def history(
     """Trend of each cell's median Init Duration across runs of the same matrix."""
     from bench.report import render_history
 
-    try:
-        paths = render_history(results, reports, name=name, lenient=lenient)
-    except BenchError as exc:
-        _fail(exc)
+    paths = render_history(results, reports, name=name, lenient=lenient)
     for path in paths:
         typer.echo(str(path))
 
@@ -332,19 +347,16 @@ def cleanup(
     from bench.housekeeping import cleanup as do_cleanup
     from bench.housekeeping import format_cleanup
 
-    try:
-        result = do_cleanup(
-            stage=stage,
-            run_id=run_id,
-            older_than=older_than,
-            dry_run=dry_run,
-            region=region,
-            profile=profile,
-            endpoint_url=endpoint_url,
-            artifact_bucket=artifact_bucket,
-        )
-    except BenchError as exc:
-        _fail(exc)
+    result = do_cleanup(
+        stage=stage,
+        run_id=run_id,
+        older_than=older_than,
+        dry_run=dry_run,
+        region=region,
+        profile=profile,
+        endpoint_url=endpoint_url,
+        artifact_bucket=artifact_bucket,
+    )
     _console().print(format_cleanup(result))
 
 
@@ -361,12 +373,9 @@ def list_functions(
     """List the region's functions with last modified and last invocation time."""
     from bench.housekeeping import format_listing, list_region_functions
 
-    try:
-        rows = list_region_functions(
-            inactive_days=inactive_days, region=region, profile=profile, endpoint_url=endpoint_url
-        )
-    except BenchError as exc:
-        _fail(exc)
+    rows = list_region_functions(
+        inactive_days=inactive_days, region=region, profile=profile, endpoint_url=endpoint_url
+    )
     _console().print(format_listing(rows))
 
 
@@ -472,25 +481,22 @@ def emulator(
 
         typer.echo(json.dumps(emulator_info(), indent=2, sort_keys=True))
         return
-    try:
-        faults = [parse_fault(spec) for spec in fault or []]
-        from bench.emulator.account import AccountSettings
+    faults = [parse_fault(spec) for spec in fault or []]
+    from bench.emulator.account import AccountSettings
 
-        account = (
-            AccountSettings(concurrent_executions=account_concurrency)
-            if account_concurrency else None
-        )  # fmt: skip
-        serve_forever(
-            port=port,
-            state_dir=state_dir,
-            quota_mode=quota_mode,
-            echo=typer.echo,
-            faults=faults,
-            allow_unisolated=allow_unisolated,
-            account=account,
-        )
-    except BenchError as exc:
-        _fail(exc)
+    account = (
+        AccountSettings(concurrent_executions=account_concurrency)
+        if account_concurrency else None
+    )  # fmt: skip
+    serve_forever(
+        port=port,
+        state_dir=state_dir,
+        quota_mode=quota_mode,
+        echo=typer.echo,
+        faults=faults,
+        allow_unisolated=allow_unisolated,
+        account=account,
+    )
 
 
 @fixtures_app.command("build")
@@ -506,19 +512,15 @@ def fixtures_build(
     from bench.matrix import load_matrix
     from bench.target import build_platform
 
-    try:
-        loaded = load_matrix(matrix)
-        built = build_matrix_artifacts(loaded, out_dir=out, build_for=build_platform(loaded.target))
-    except BenchError as exc:
-        _fail(exc)
+    loaded = load_matrix(matrix)
+    built = build_matrix_artifacts(loaded, out_dir=out, build_for=build_platform(loaded.target))
     _console().print(format_artifacts(built))
 
 
-def entry() -> None:  # pragma: no cover - used by `python -m bench`
+def entry() -> None:
+    """The `bench` console script and `python -m bench`: errors are caught in the
+    commands' group (_OneCatch); Ctrl-C exits 130."""
     try:
-        app()
-    except KeyboardInterrupt:
+        app(prog_name="bench")
+    except KeyboardInterrupt:  # pragma: no cover - click turns it into an exit first
         sys.exit(130)
-    except BenchError as exc:  # defensive: commands catch their own
-        print(f"bench: error: {exc}", file=sys.stderr)
-        sys.exit(getattr(exc, "exit_code", EXIT_INPUT))

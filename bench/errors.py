@@ -42,3 +42,9 @@ class RunFailed(BenchError):
     """The run finished incomplete or aborted."""
 
     exit_code = EXIT_RUN_FAILED
+
+
+def one_line(exc: BaseException) -> str:
+    """`Type: first line of the message`, for a cell's error or an event."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

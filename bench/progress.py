@@ -7,7 +7,6 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -69,14 +68,6 @@ class RunProgress:
         tb: TracebackType | None,
     ) -> None:
         self._progress.stop()
-
-
-def print_summary(console: Any, run_dir: Path) -> None:
-    from bench.report import format_summary_table
-    from bench.results import load_run
-    from bench.stats import cell_summary
-
-    console.print(format_summary_table(cell_summary(load_run(run_dir).invocations)))
 
 
 @contextmanager

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.matrix import load_matrix
 from bench.compare import METRICS
+from bench.matrix import load_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / ".github" / "workflows" / "nightly.yml"

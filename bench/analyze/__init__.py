@@ -16,7 +16,7 @@ from typing import Any
 from bench.analyze.records import LOOKBACK_MS, Malformed, ProductionRecorder
 from bench.analyze.select import Function, Window, parse_tags, parse_window, select_functions
 from bench.analyze.summary import FunctionFigures
-from bench.errors import EXIT_OK, EXIT_RUN_FAILED, InputError, TargetError
+from bench.errors import EXIT_OK, EXIT_RUN_FAILED, InputError, TargetError, one_line
 
 READERS = ("auto", "filter", "insights")
 # `auto` reads windows at least this long with Logs Insights (one query per 10,000 lines
@@ -90,7 +90,7 @@ def analyze(options: AnalyzeOptions) -> AnalyzeOutcome:
                 cp, names=options.functions, prefix=options.prefix, tags=tags
             )
         except (ClientError, BotoCoreError) as exc:
-            raise TargetError(f"selecting functions: {_one_line(exc)}") from None
+            raise TargetError(f"selecting functions: {one_line(exc)}") from None
         study = _Study(options, window, reader, target, functions)
         return study.run()
 
@@ -203,7 +203,7 @@ class _Study:
                 self.writer.append_event("warning", f"log group {fn.log_group} does not exist",
                                          cell=fn.name)  # fmt: skip
             else:
-                reason = f"reading {fn.log_group}: {_one_line(exc)}"
+                reason = f"reading {fn.log_group}: {one_line(exc)}"
                 cell.update(status="failed", error=reason)
                 self.writer.append_event("cell_failed", reason, cell=fn.name)
         entry["lines"] = recorder.counts.as_dict()
@@ -246,8 +246,3 @@ class _Study:
         self.writer.append_report_lines(audit)
         records.clear()
         audit.clear()
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bench.report.compare import CompareOutcome, format_compare_table, render_compare
 from bench.report.history import render_history
-from bench.report.run import format_summary_table, render_run
+from bench.report.run import format_summary_table, render_run, summary_table
 
 __all__ = [
     "CompareOutcome",
@@ -17,4 +17,5 @@ __all__ = [
     "render_compare",
     "render_history",
     "render_run",
+    "summary_table",
 ]

@@ -190,6 +190,14 @@ def render_run(run_dir: Path, reports_dir: Path, *, lenient: bool = False) -> Pa
     return path
 
 
+def summary_table(run_dir: Path) -> Table:
+    """The per-cell summary of a run directory, for the terminal."""
+    from bench.results import load_run as read_run
+    from bench.stats import cell_summary
+
+    return format_summary_table(cell_summary(read_run(Path(run_dir)).invocations))
+
+
 def format_summary_table(summary: pd.DataFrame) -> Table:
     """Per-cell summary for the terminal (the driver prints it at the end of `bench run`)."""
     from rich.table import Table

@@ -106,3 +106,28 @@ def test_an_endpoint_without_iam_and_no_role_arn_is_a_one_line_error(
     assert lambda_client.list_functions()["Functions"] == []
     assert logs_client.describe_log_groups()["logGroups"] == []
     assert list((workdir / "results").iterdir()) == []
+
+
+def test_a_bug_inside_a_cell_stops_the_run_with_its_traceback_under_bench_debug(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, bench_cli: Any
+) -> None:
+    """A programming error is not a failed cell: the run stops, says so in its results,
+    and BENCH_DEBUG=1 shows where the error came from."""
+
+    def broken_record(**kwargs: Any) -> Any:
+        raise KeyError("sandbox_id")
+
+    monkeypatch.setattr("bench.measure.make_record", broken_record)
+    monkeypatch.setenv("BENCH_DEBUG", "1")
+    (workdir / "k.yaml").write_text("target: {kind: local}\n" + MATRIX.format(name="keyerror"))
+    result = bench_cli("run", "k.yaml")
+    assert result.exit_code == 3, result.output
+    assert "Traceback (most recent call last)" in result.output
+    assert 'in broken_record\n    raise KeyError("sandbox_id")' in result.output
+    assert "bench: internal error: KeyError: 'sandbox_id'" in result.output
+    (run_dir,) = list((workdir / "results").iterdir())
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "partial"
+    assert all(cell["status"] != "failed" for cell in manifest["cells"].values())
+    events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert any(e["detail"] == "run stopped by KeyError: 'sandbox_id'" for e in events)

@@ -1,0 +1,103 @@
+"""Measuring one cell: cold rounds (bump, then a burst or one invoke) and the warm phase.
+
+Sees a function name, a Lambda client and numbers; never which target it talks to.
+Every invocation becomes a record the moment it returns.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from bench.burst import InvokeOutcome, fire_burst, invoke_once
+from bench.classify import bench_event, make_record
+from bench.deploy import ControlPlane, bump
+from bench.matrix import Cell, Matrix
+from bench.progress import RunProgress
+from bench.recording import Recorder
+
+
+def cold_plan(matrix: Matrix) -> Iterator[int]:
+    """Sizes of the cold rounds: bursts, or one at a time for `sequential`."""
+    if matrix.strategy == "sequential":
+        yield from [1] * matrix.cold_starts
+        return
+    for r in range(math.ceil(matrix.cold_starts / matrix.burst)):
+        yield min(matrix.burst, matrix.cold_starts - r * matrix.burst)
+
+
+def _failure(outcome: InvokeOutcome) -> str:
+    return f"{outcome.status} {outcome.error_type or ''}".strip()
+
+
+@dataclass
+class CellMeasurer:
+    """What measuring needs, shared by the cells measured in parallel."""
+
+    matrix: Matrix
+    recorder: Recorder
+    cp: ControlPlane
+    invoker: Any
+    stop: threading.Event
+    progress: RunProgress
+
+    def _cold_round(self, name: str, payloads: list[bytes]) -> list[InvokeOutcome]:
+        # Every cold round, one invoke or many, opens its connections (TCP and TLS)
+        # before the clock starts, so a round of one measures what a burst does.
+        start_ns = self.recorder.run_start_ns
+        return fire_burst(self.invoker, name, payloads, run_start_ns=start_ns).outcomes
+
+    def _record(
+        self, cell: Cell, phase: str, round_: int, seq: int, outcome: InvokeOutcome
+    ) -> None:
+        record = make_record(
+            run_id=self.recorder.run_id,
+            cell=cell,
+            phase=phase,
+            round_=round_,
+            seq=seq,
+            outcome=outcome,
+        )
+        self.recorder.append(record, outcome)
+        self.progress.advance("invocations")
+
+    def measure(self, cell: Cell) -> None:
+        """Cold rounds, then the warm phase; the cell ends complete or failed (with why),
+        or stays pending when the run is stopped."""
+        name = self.recorder.cell(cell.id)["function_name"]
+        run_id = self.recorder.run_id
+        failures: list[str] = []
+        for round_, size in enumerate(cold_plan(self.matrix), start=1):
+            if self.stop.is_set():
+                return
+            bump(self.cp, name, f"{self.recorder.run_rand}-{round_}", cell.id)
+            payloads = [bench_event(run_id, cell.id, round_, seq) for seq in range(1, size + 1)]
+            for seq, outcome in enumerate(self._cold_round(name, payloads), start=1):
+                self._record(cell, "cold", round_, seq, outcome)
+                if outcome.status != "success":
+                    failures.append(_failure(outcome))
+            self.progress.advance("rounds")
+            if len(failures) == len(self.recorder.records_of(cell.id)):
+                # Every invoke so far failed (an init error, say): more would only repeat it.
+                self.recorder.set_cell(cell.id, "failed", f"cold round {round_}: {failures[0]}")
+                return
+        for seq in range(1, self.matrix.warm_invocations + 1):
+            if self.stop.is_set():
+                return
+            outcome = invoke_once(
+                self.invoker,
+                name,
+                bench_event(run_id, cell.id, 0, seq),
+                run_start_ns=self.recorder.run_start_ns,
+            )
+            self._record(cell, "warm", 0, seq, outcome)
+            if outcome.status != "success":
+                failures.append(_failure(outcome))
+        if failures:
+            error = f"{len(failures)} invocation(s) failed, first: {failures[0]}"
+            self.recorder.set_cell(cell.id, "failed", error)
+        else:
+            self.recorder.set_cell(cell.id, "complete")
