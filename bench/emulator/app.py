@@ -221,7 +221,9 @@ class Emulator:
             pending_delay_s=self.pending_delay_s,
             update_delay_s=self.update_delay_s,
             schedule=loop.call_later,
-            on_current=lambda name, revision: sandboxes.retire(name, keep_revision=revision),
+            on_current=lambda name, revision: sandboxes.retire(
+                name, keep_revision=revision, version="$LATEST"
+            ),
         )
         self._lambda = LambdaApi(
             registry, sandboxes, functions_dir=functions_dir, account=self._account

@@ -132,9 +132,12 @@ class Sandboxes(Protocol):
         """
         ...
 
-    def retire(self, function_name: str, keep_revision: str | None = None) -> None:
-        """Retire sandboxes of every other revision (all when None): idle ones stop now,
-        busy ones after their current invocation."""
+    def retire(
+        self, function_name: str, keep_revision: str | None = None, *, version: str | None = None
+    ) -> None:
+        """Retire sandboxes of every other revision (all when None) of `version` ("$LATEST"
+        or a published number; every version when None): idle ones stop now, busy ones
+        after their current invocation."""
         ...
 
     async def shutdown(self) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from bench.emulator.code import CodePackage
 from bench.emulator.contracts import FunctionSpec
 from bench.emulator.errors import not_found, state_conflict, update_in_progress
+from bench.emulator.versions import LATEST, Alias, Version, knows, resolve
 
 BEING_CREATED = "The function is being created."
 
@@ -49,6 +50,7 @@ class Config:
     tracing: str
     logging: dict[str, str]
     code: CodePackage
+    snapstart: str = "None"  # SnapStart.ApplyOn: None | PublishedVersions
 
 
 @dataclass
@@ -62,6 +64,9 @@ class Function:
     ready_at: float = 0.0  # monotonic time the pending transition completes
     tags: dict[str, str] = field(default_factory=dict)
     reserved: int | None = None
+    versions: dict[str, Version] = field(default_factory=dict)  # published, by number
+    published: int = 0  # the last version number handed out (never reused)
+    aliases: dict[str, Alias] = field(default_factory=dict)
 
 
 def parse_ref(ref: str) -> tuple[str, str | None]:
@@ -136,11 +141,25 @@ class Registry:
         name, in_ref = parse_ref(ref)
         qualifier = in_ref or qualifier
         fn = self._functions.get(name)
-        if fn is None or qualifier not in (None, "$LATEST"):
+        if fn is None or not knows(fn, qualifier):
             shown = qualifier or ("$LATEST" if qualified_error else None)
             raise not_found(self.arn(name, shown))
         self._refresh(fn)
         return fn
+
+    def version_of(self, fn: Function, qualifier: str | None) -> str:
+        """"$LATEST" or the version number `qualifier` (a version or an alias) runs."""
+        return resolve(fn, qualifier, self.arn(fn.name, qualifier))
+
+    def version_ready(self, fn: Function, number: str, delay: float | None = None) -> None:
+        """A published version becomes Active after `delay` (the create delay by default)."""
+
+        def fire() -> None:
+            version = fn.versions.get(number)
+            if version is not None and version.state == "Pending":
+                version.state = "Active"
+
+        self._schedule(self.pending_delay_s if delay is None else delay, fire)
 
     def all(self) -> list[Function]:
         for fn in self._functions.values():
@@ -181,14 +200,16 @@ class Registry:
 
     # --- views -----------------------------------------------------------------------
 
-    def spec(self, fn: Function) -> FunctionSpec:
-        """What the sandbox layer runs: the *current* configuration, never the host's env."""
-        cfg = fn.current
+    def spec(self, fn: Function, version: str = LATEST) -> FunctionSpec:
+        """What the sandbox layer runs: the *current* configuration (or a published
+        version's), never the host's env."""
+        cfg = fn.current if version == LATEST else fn.versions[version].config
         if cfg is None:  # only while Pending, which callers reject first
             raise state_conflict(fn.state)
         return FunctionSpec(
             name=fn.name,
-            arn=fn.arn,
+            arn=fn.arn if version == LATEST else self.arn(fn.name, version),
+            version=version,
             revision_id=cfg.revision_id,
             runtime=cfg.runtime,
             handler=cfg.handler,
@@ -204,16 +225,20 @@ class Registry:
             account_id=self.account_id,
         )
 
-    def configuration(self, fn: Function, *, listing: bool = False) -> dict[str, Any]:
-        """FunctionConfiguration with the keys real AWS returns (ListFunctions omits states)."""
-        cfg = fn.latest
+    def configuration(
+        self, fn: Function, *, listing: bool = False, version: str = LATEST
+    ) -> dict[str, Any]:
+        """FunctionConfiguration with the keys real AWS returns (ListFunctions omits states).
+        A published version shows its frozen configuration, its own ARN and RevisionId."""
+        published = fn.versions.get(version) if version != LATEST else None
+        cfg = published.config if published else fn.latest
         out: dict[str, Any] = {
             "Architectures": list(cfg.architectures),
             "CodeSha256": cfg.code.sha256_b64,
             "CodeSize": cfg.code.size,
-            "Description": cfg.description,
+            "Description": published.description if published else cfg.description,
             "EphemeralStorage": {"Size": cfg.ephemeral_mb},
-            "FunctionArn": fn.arn,
+            "FunctionArn": self.arn(fn.name, version) if published else fn.arn,
             "FunctionName": fn.name,
             "Handler": cfg.handler,
             "LastModified": cfg.last_modified,
@@ -223,23 +248,28 @@ class Registry:
             "RevisionId": cfg.revision_id,
             "Role": cfg.role,
             "Runtime": cfg.runtime,
-            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+            "SnapStart": {
+                "ApplyOn": cfg.snapstart,
+                "OptimizationStatus": published.optimization if published else "Off",
+            },
             "Timeout": cfg.timeout_s,
             "TracingConfig": {"Mode": cfg.tracing},
-            "Version": "$LATEST",
+            "Version": version if published else LATEST,
         }
         if cfg.environment is not None:
             out["Environment"] = {"Variables": dict(cfg.environment)}
         if listing:
             return out
         out["RuntimeVersionConfig"] = {"RuntimeVersionArn": self.runtime_version_arn(cfg.runtime)}
-        out["State"] = fn.state
-        if fn.state == "Pending":
+        state = published.state if published else fn.state
+        update_status = "Successful" if published else fn.update_status
+        out["State"] = state
+        if state == "Pending":
             out["StateReason"] = BEING_CREATED
             out["StateReasonCode"] = "Creating"
-        if fn.update_status is not None:
-            out["LastUpdateStatus"] = fn.update_status
-        if fn.update_status == "InProgress":
+        if update_status is not None:
+            out["LastUpdateStatus"] = update_status
+        if update_status == "InProgress":
             out["LastUpdateStatusReason"] = BEING_CREATED
             out["LastUpdateStatusReasonCode"] = "Creating"
         return out

@@ -24,6 +24,7 @@ from bench.emulator.contracts import FunctionSpec, InvokeResult, Sandboxes, Thro
 from bench.emulator.errors import AwsError, invalid_param, state_conflict, too_many_requests
 from bench.emulator.events import EventQueue
 from bench.emulator.validate import check_payload
+from bench.emulator.versions import LATEST
 from bench.errors import BenchError
 
 if TYPE_CHECKING:
@@ -83,7 +84,10 @@ class Invoker:
         """Event invokes given up: retries exhausted or older than their maximum age."""
         return self.events.dropped
 
-    async def invoke(self, fn: Function, request: web.Request) -> web.Response:
+    async def invoke(
+        self, fn: Function, request: web.Request, version: str = LATEST
+    ) -> web.Response:
+        """Invoke `version` of `fn`: "$LATEST" or a published version (an alias resolved)."""
         from aiohttp import web
 
         kind = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
@@ -103,13 +107,15 @@ class Invoker:
         payload = check_payload(payload)
         if fn.state != "Active" or fn.current is None:
             raise state_conflict(fn.state)
-        spec = self.registry.spec(fn)
+        if version != LATEST and fn.versions[version].state != "Active":
+            raise state_conflict(fn.versions[version].state)
+        spec = self.registry.spec(fn, version)
         # The id the API request is answered under is the invocation's, as on Lambda.
         request_id = request.get(REQUEST_ID) or str(uuid.uuid4())
         if kind == "DryRun":
             return web.Response(status=204)
         if kind == "Event":
-            self.events.submit(fn.name, request_id, payload, self._resolver(fn.name))
+            self.events.submit(fn.name, request_id, payload, self._resolver(fn.name, version))
             return web.Response(status=202, headers={"x-amzn-RequestId": request_id})
         tail = request.headers.get("X-Amz-Log-Type") == "Tail"
         shared = fn.reserved is None  # draws on the account's unreserved pool
@@ -153,16 +159,19 @@ class Invoker:
             headers[CONTENTION_HEADER] = ",".join(result.contention) or "none"
         return web.Response(body=body, status=200, content_type="application/json", headers=headers)
 
-    def _resolver(self, name: str) -> Callable[[], tuple[FunctionSpec, int | None] | None]:
-        """Each retry runs the function as it is then, or not at all once it is deleted."""
+    def _resolver(
+        self, name: str, version: str = LATEST
+    ) -> Callable[[], tuple[FunctionSpec, int | None] | None]:
+        """Each retry runs the function (or its version) as it is then, or not at all once
+        it is deleted."""
 
         def resolve() -> tuple[FunctionSpec, int | None] | None:
             try:
-                fn = self.registry.get(name)
+                fn = self.registry.get(name, qualifier=version)
             except AwsError:
                 return None
             if fn.current is None:
                 return None
-            return self.registry.spec(fn), fn.reserved
+            return self.registry.spec(fn, version), fn.reserved
 
         return resolve

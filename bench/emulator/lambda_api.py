@@ -31,6 +31,8 @@ from bench.emulator.errors import (
 from bench.emulator.event_config_api import EventConfigApi
 from bench.emulator.functions import Config, Function, Registry, now_stamp, parse_ref
 from bench.emulator.invoke import Invoker
+from bench.emulator.versions import Version
+from bench.emulator.versions_api import VersionsApi
 from bench.lambda_limits import UNZIPPED_MAX_BYTES, ZIPPED_MAX_BYTES
 
 if TYPE_CHECKING:
@@ -111,6 +113,7 @@ class LambdaApi:
         self.account = account or AccountSettings()
         self.invoker = Invoker(registry, sandboxes, UnreservedPool(self.account))
         self.code_urls = CodeUrls(self._package_path)
+        self.versions = VersionsApi(registry, self._fn, self._published)
         self.event_configs = EventConfigApi(
             self.invoker.events,
             self._fn,
@@ -158,6 +161,7 @@ class LambdaApi:
             ("GET", "/2017-03-31/tags/{Resource}", self.list_tags, "ListTags"),
             ("GET", "/2016-08-19/account-settings", self.account_settings, "GetAccountSettings"),
             ("GET", "/2016-08-19/account-settings/", self.account_settings, "GetAccountSettings"),
+            *self.versions.routes(),
             *self.event_configs.routes(),
             # Code.Location: presigned by the URL itself, so the server skips SigV4 there.
             ("GET", CODE_PREFIX + "{name}/{file}", self.code_urls.serve, "GetCodePackage"),
@@ -172,6 +176,14 @@ class LambdaApi:
         ref, qualifier = request.match_info["FunctionName"], request.query.get("Qualifier")
         validate.check_function_ref(ref, qualifier, self.registry.region)
         return self.registry.get(ref, qualifier=qualifier, qualified_error=qualified_error)
+
+    def _published(self, fn: Function, version: Version) -> None:
+        self.registry.version_ready(fn, version.number)
+
+    def _version(self, request: web.Request, fn: Function) -> str:
+        """The version the request's qualifier (in the ARN or `Qualifier`) names."""
+        qualifier = parse_ref(request.match_info["FunctionName"])[1]
+        return self.registry.version_of(fn, qualifier or request.query.get("Qualifier"))
 
     # --- functions -------------------------------------------------------------------
 
@@ -233,8 +245,9 @@ class LambdaApi:
 
     async def get_function(self, request: web.Request) -> web.Response:
         fn = self._fn(request)
+        version = self._version(request, fn)
         out: dict[str, Any] = {
-            "Configuration": self.registry.configuration(fn),
+            "Configuration": self.registry.configuration(fn, version=version),
             "Code": {
                 "RepositoryType": "S3",
                 "Location": self.code_urls.location(
@@ -249,7 +262,8 @@ class LambdaApi:
         return _json(out)
 
     async def get_configuration(self, request: web.Request) -> web.Response:
-        return _json(self.registry.configuration(self._fn(request)))
+        fn = self._fn(request)
+        return _json(self.registry.configuration(fn, version=self._version(request, fn)))
 
     async def list_functions(self, request: web.Request) -> web.Response:
         version = request.query.get("FunctionVersion")
@@ -269,9 +283,14 @@ class LambdaApi:
             functions = [fn for fn in functions if fn.name > marker]
         page = functions[:max_items]
         items = [self.registry.configuration(fn, listing=True) for fn in page]
-        if version == "ALL":  # every version, each named by a qualified ARN (only $LATEST here)
+        if version == "ALL":  # every version, each named by a qualified ARN
             for item in items:
                 item["FunctionArn"] += ":$LATEST"
+            for fn in page:
+                items += [
+                    self.registry.configuration(fn, listing=True, version=number)
+                    for number in sorted(fn.versions, key=int)
+                ]
         out: dict[str, Any] = {"Functions": items}
         if len(functions) > max_items:
             out["NextMarker"] = page[-1].name
@@ -337,10 +356,16 @@ class LambdaApi:
 
     async def invoke(self, request: web.Request) -> web.Response:
         fn = self._fn(request, qualified_error=True)
-        return await self.invoker.invoke(fn, request)
+        return await self.invoker.invoke(fn, request, self._version(request, fn))
 
     async def delete_function(self, request: web.Request) -> web.Response:
         fn = self._fn(request)
+        qualifier = parse_ref(request.match_info["FunctionName"])[1]
+        qualifier = qualifier or request.query.get("Qualifier")
+        if qualifier is not None:  # one published version, not the function
+            number = self.versions.delete(fn, qualifier)
+            self.sandboxes.retire(fn.name, None, version=number)
+            return _empty(204)
         self.registry.delete(fn)
         self.invoker.events.forget(fn.name)
         self.sandboxes.retire(fn.name, None)

@@ -259,14 +259,23 @@ class SandboxManager:
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
 
-    def retire(self, function_name: str, keep_revision: str | None = None) -> None:
-        for (name, revision), stack in list(self._idle.items()):
-            if name == function_name and revision != keep_revision:
+    def retire(
+        self, function_name: str, keep_revision: str | None = None, *, version: str | None = None
+    ) -> None:
+        def gone(spec: FunctionSpec) -> bool:
+            return (
+                spec.name == function_name
+                and spec.revision_id != keep_revision
+                and version in (None, spec.version)
+            )
+
+        for key, stack in list(self._idle.items()):
+            if stack and gone(stack[0].spec):
                 for sb in stack:
                     self._stop(sb)
-                del self._idle[(name, revision)]
+                del self._idle[key]
         for sb in self._live:
-            if sb.spec.name == function_name and sb.spec.revision_id != keep_revision:
+            if gone(sb.spec):
                 sb.retired = True  # busy: stopped by _release after its current invoke
 
     async def shutdown(self) -> None:

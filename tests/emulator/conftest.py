@@ -176,7 +176,9 @@ class FakeSandboxes:
         finally:
             self.inflight[spec.name] -= 1
 
-    def retire(self, function_name: str, keep_revision: str | None = None) -> None:
+    def retire(
+        self, function_name: str, keep_revision: str | None = None, *, version: str | None = None
+    ) -> None:
         self.retired.append((function_name, keep_revision))
 
     async def shutdown(self) -> None:

@@ -50,7 +50,9 @@ class Recording:
         return InvokeResult(payload=payload, function_error="Unhandled" if failed else None,
                             request_id=request_id)
 
-    def retire(self, function_name: str, keep_revision: str | None = None) -> None:
+    def retire(
+        self, function_name: str, keep_revision: str | None = None, *, version: str | None = None
+    ) -> None:
         pass
 
     async def shutdown(self) -> None:
