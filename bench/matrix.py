@@ -37,6 +37,10 @@ PACKAGE_KINDS = ("inert", "imported")
 PackageKind = Literal["none", "inert", "imported", "requirements"]
 
 
+# Numbers are strict: YAML's `yes` or "128" must not quietly become 1 or 128.
+StrictCount = Annotated[int, Field(strict=True)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -49,6 +53,9 @@ class LocalTarget(_Strict):
     # Where sandboxes cannot be isolated (no bubblewrap or user namespaces), run packages
     # with third-party code (requirements) anyway; generated fixtures always run.
     allow_unisolated: bool = False
+    # The local account's concurrent executions (a fresh AWS account has 1,000; new ones
+    # are often given 10): bursts wider than its unreserved pool are refused before deploying.
+    account_concurrency: StrictCount | None = Field(None, ge=1, le=100_000)
 
 
 class AwsTarget(_Strict):
@@ -69,8 +76,6 @@ class AwsTarget(_Strict):
 
 
 Target = Annotated[LocalTarget | AwsTarget, Field(discriminator="kind")]
-# Numbers are strict: YAML's `yes` or "128" must not quietly become 1 or 128.
-StrictCount = Annotated[int, Field(strict=True)]
 StrictNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 

@@ -197,6 +197,7 @@ def open_target(
             function_timeout_s=matrix.timeout_s,
             region=region or "us-east-1",
             runtimes=matrix.runtimes,
+            **_local_account(spec.account_concurrency),
         )
     assert isinstance(spec, AwsTarget)
     return open_aws_target(
@@ -208,6 +209,14 @@ def open_target(
         artifact_bucket=spec.artifact_bucket,
         function_timeout_s=matrix.timeout_s,
     )
+
+
+def _local_account(concurrency: int | None) -> dict[str, Any]:
+    if concurrency is None:
+        return {}
+    from bench.emulator.account import AccountSettings
+
+    return {"account": AccountSettings(concurrent_executions=concurrency)}
 
 
 def open_local_target(
