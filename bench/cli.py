@@ -473,30 +473,30 @@ def emulator(
     ] = None,
 ) -> None:
     """Serve the local Lambda + CloudWatch Logs endpoint on loopback until Ctrl-C."""
+    from bench.emulator.account import AccountSettings
     from bench.emulator.app import emulator_info, serve_forever
     from bench.emulator.faults import parse_fault
+    from bench.target import local_target_errors
 
     if info:
         import json
 
         typer.echo(json.dumps(emulator_info(), indent=2, sort_keys=True))
         return
-    faults = [parse_fault(spec) for spec in fault or []]
-    from bench.emulator.account import AccountSettings
-
     account = (
         AccountSettings(concurrent_executions=account_concurrency)
         if account_concurrency else None
     )  # fmt: skip
-    serve_forever(
-        port=port,
-        state_dir=state_dir,
-        quota_mode=quota_mode,
-        echo=typer.echo,
-        faults=faults,
-        allow_unisolated=allow_unisolated,
-        account=account,
-    )
+    with local_target_errors():
+        serve_forever(
+            port=port,
+            state_dir=state_dir,
+            quota_mode=quota_mode,
+            echo=typer.echo,
+            faults=[parse_fault(spec) for spec in fault or []],
+            allow_unisolated=allow_unisolated,
+            account=account,
+        )
 
 
 @fixtures_app.command("build")

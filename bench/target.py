@@ -9,7 +9,8 @@ import os
 import platform
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -219,6 +220,20 @@ def _local_account(concurrency: int | None) -> dict[str, Any]:
     return {"account": AccountSettings(concurrent_executions=concurrency)}
 
 
+@contextmanager
+def local_target_errors() -> Iterator[None]:
+    """The local Lambda's own errors, as the harness reports them: a bad option of the
+    endpoint is an input error (exit 2), anything else it cannot do a target error (3)."""
+    from bench.emulator.errors import EmulatorConfigError, EmulatorError
+
+    try:
+        yield
+    except EmulatorConfigError as exc:
+        raise InputError(str(exc)) from exc
+    except EmulatorError as exc:
+        raise TargetError(str(exc)) from exc
+
+
 def open_local_target(
     *,
     cpu_limits: str = "auto",
@@ -237,21 +252,22 @@ def open_local_target(
     from bench.emulator.app import Emulator
     from bench.emulator.contracts import SandboxSettings
 
-    emulator = Emulator(
-        region=region,
-        quota_mode=quota_mode,
-        sandbox_settings=SandboxSettings(
-            cpu_limits=cpu_limits,  # type: ignore[arg-type]
-            allow_unisolated=allow_unisolated,
-        ),
-        **emulator_options,
-    )
-    try:
-        emulator.start()
-        emulator.prepare_runtimes(runtimes)
-    except BaseException:
-        emulator.stop()
-        raise
+    with local_target_errors():
+        emulator = Emulator(
+            region=region,
+            quota_mode=quota_mode,
+            sandbox_settings=SandboxSettings(
+                cpu_limits=cpu_limits,  # type: ignore[arg-type]
+                allow_unisolated=allow_unisolated,
+            ),
+            **emulator_options,
+        )
+        try:
+            emulator.start()
+            emulator.prepare_runtimes(runtimes)
+        except BaseException:
+            emulator.stop()
+            raise
     session = boto3.Session(
         aws_access_key_id=emulator.access_key_id,
         aws_secret_access_key=emulator.secret_access_key,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.emulator.runtimes.provision import ProvisionError
+from bench.errors import TargetError
 from bench.fixtures import build_artifact
 from bench.matrix import Cell
 from bench.target import BuildPlatform
@@ -23,7 +24,9 @@ def _build(tmp_path: Path, architecture: str, name: str, build_for: BuildPlatfor
                 package_mb=0.0, package_kind="none")  # fmt: skip
     try:
         return build_artifact(cell, tmp_path / name, build_for=build_for)
-    except ProvisionError as exc:
+    except TargetError as exc:  # the harness's error, the endpoint's ProvisionError inside
+        if not isinstance(exc.__cause__, ProvisionError):
+            raise
         pytest.skip(f"zig could not be fetched from PyPI: {exc}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
@@ -135,3 +136,42 @@ def test_an_endpoint_on_this_host_measures_one_cell_at_a_time() -> None:
             region=local.region, endpoint_url=local.endpoint_url, role_arn=role
         ) as target:
             assert target.parallel_cells == 1
+
+
+def test_the_local_targets_own_errors_reach_the_harness_as_its_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The endpoint raises EmulatorError and knows nothing of the harness; where the
+    harness starts it, that becomes a TargetError (exit 3), a bad option an InputError."""
+    from bench.emulator.app import Emulator
+    from bench.emulator.errors import EmulatorConfigError, EmulatorError
+    from bench.errors import InputError, TargetError
+    from bench.target import local_target_errors, open_local_target
+
+    def cannot_start(self: Any) -> None:
+        raise EmulatorError("the local Lambda could not start: port in use")
+
+    monkeypatch.setattr(Emulator, "start", cannot_start)
+    with pytest.raises(TargetError, match="could not start: port in use") as caught:
+        open_local_target(stage="t")
+    assert isinstance(caught.value.__cause__, EmulatorError)
+    with pytest.raises(InputError, match="--fault 'x'"), local_target_errors():
+        raise EmulatorConfigError("--fault 'x': what to fail")
+
+
+def test_the_emulator_raises_none_of_the_harness_errors() -> None:
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "bench" / "emulator"
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "bench.errors":
+                raise AssertionError(f"{path.relative_to(root)} imports bench.errors")
+
+
+def test_bench_emulator_with_a_bad_fault_is_one_line_exit_2(bench_cli: Any) -> None:
+    result = bench_cli("emulator", "--fault", "Invoke:nonsense")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("bench: error: --fault 'Invoke:nonsense'")
+    assert len(result.output.strip().splitlines()) == 1

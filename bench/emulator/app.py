@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.emulator.auth import Credentials
 from bench.emulator.contracts import LogSink, ManagerInfo, Sandboxes, SandboxSettings
-from bench.errors import TargetError
+from bench.emulator.errors import EmulatorError
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -175,11 +175,11 @@ class Emulator:
         # would leave sandbox processes behind.
         atexit.register(self.stop)
         if not ready.wait(START_TIMEOUT_S):
-            raise TargetError(f"the local Lambda did not start within {START_TIMEOUT_S:.0f} s")
+            raise EmulatorError(f"the local Lambda did not start within {START_TIMEOUT_S:.0f} s")
         if failure:
             self._thread.join()
             self._thread = None
-            raise TargetError(f"the local Lambda could not start: {failure[0]}") from failure[0]
+            raise EmulatorError(f"the local Lambda could not start: {failure[0]}") from failure[0]
 
     async def _startup(self) -> None:
         from aiohttp import web
@@ -207,7 +207,7 @@ class Emulator:
             sock.bind(("127.0.0.1", self.port))  # loopback only, never 0.0.0.0
         except OSError as exc:
             sock.close()
-            raise TargetError(
+            raise EmulatorError(
                 f"cannot listen on 127.0.0.1:{self.port} ({exc.strerror}): pick another --port"
             ) from exc
         self.port = sock.getsockname()[1]

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import TargetError
+from bench.emulator.errors import EmulatorError
 
 ROOT = Path("/sys/fs/cgroup")
 # A short period spreads a small quota evenly; with 100 ms a 128 MB sandbox would run
@@ -120,7 +120,7 @@ def detect(mode: str) -> Hierarchy | None:
         for base in {found.cpu_base.parent, found.memory_base.parent}:
             _remove_stale(base)
     if found is None and mode == "on":
-        raise TargetError(
+        raise EmulatorError(
             "cpu_limits=on but no writable cgroup (v1 cpu+memory or v2) under /sys/fs/cgroup: "
             "run as root with cgroups mounted, or use cpu_limits=auto/off"
         )

@@ -20,6 +20,16 @@ STATE_CONFLICT = (
 )
 
 
+class EmulatorError(Exception):
+    """The local Lambda cannot do what was asked (start, find a runtime, spawn a sandbox):
+    one line that names what to fix. The emulator knows nothing of the harness; the
+    harness maps this to its own errors where it starts the target (bench.target)."""
+
+
+class EmulatorConfigError(EmulatorError):
+    """An option of the local Lambda that cannot work (a --fault spec, say)."""
+
+
 class AwsError(Exception):
     """An error response. `body` holds the protocol-specific members besides the code."""
 

@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.emulator.contracts import FunctionSpec, Sandboxes, Throttled
-from bench.emulator.errors import AwsError, validation
-from bench.errors import BenchError
+from bench.emulator.errors import AwsError, EmulatorError, validation
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +152,7 @@ class EventQueue:
                     spec, payload, request_id=request_id, reserved_concurrency=reserved,
                     log_tail=False,
                 )
-            except (Throttled, BenchError) as exc:  # back to the queue, exponential back-off
+            except (Throttled, EmulatorError) as exc:  # back to the queue, exponential back-off
                 log.info("event %s for %s requeued: %s", request_id, name, exc)
                 await asyncio.sleep(backoff * TIME_SCALE)
                 backoff = min(backoff * 2, THROTTLE_MAX_DELAY_S)

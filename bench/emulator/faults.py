@@ -20,8 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from bench.emulator.errors import AwsError
-from bench.errors import InputError
+from bench.emulator.errors import AwsError, EmulatorConfigError
 
 # The two messages Lambda gives while a new execution role has not reached it yet.
 ROLE_NOT_ASSUMABLE = "The role defined for the function cannot be assumed by Lambda."
@@ -45,9 +44,11 @@ class Fault:
 
     def __post_init__(self) -> None:
         if (self.for_s is None) == (self.times is None):
-            raise InputError(f"fault on {self.operation}: give either a duration or a count")
+            raise EmulatorConfigError(
+                f"fault on {self.operation}: give either a duration or a count"
+            )
         if self.error_code is None and self.delay_s <= 0:
-            raise InputError(f"fault on {self.operation}: neither an error nor a delay")
+            raise EmulatorConfigError(f"fault on {self.operation}: neither an error nor a delay")
 
 
 def parse_fault(spec: str) -> Fault:
@@ -57,7 +58,7 @@ def parse_fault(spec: str) -> Fault:
     function cannot be assumed by Lambda.`"""
     parts = spec.split(":", 3)
     if len(parts) < 3:
-        raise InputError(
+        raise EmulatorConfigError(
             f"--fault {spec!r}: expected OPERATION:ERROR_CODE:WINDOW[:MESSAGE] or "
             "OPERATION:delay=SECONDS:WINDOW, WINDOW like 40s or 2x"
         )
@@ -65,14 +66,16 @@ def parse_fault(spec: str) -> Fault:
     message = parts[3] if len(parts) == 4 else ""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([sx])", window)
     if not match or not re.fullmatch(r"[A-Za-z]+", operation):
-        raise InputError(f"--fault {spec!r}: window {window!r} must look like 40s or 2x")
+        raise EmulatorConfigError(f"--fault {spec!r}: window {window!r} must look like 40s or 2x")
     amount, unit = float(match.group(1)), match.group(2)
     timing = {"for_s": amount} if unit == "s" else {"times": int(amount)}
     if what.startswith("delay="):
         try:
             delay = float(what.removeprefix("delay="))
         except ValueError:
-            raise InputError(f"--fault {spec!r}: delay must be a number of seconds") from None
+            raise EmulatorConfigError(
+                f"--fault {spec!r}: delay must be a number of seconds"
+            ) from None
         return Fault(operation, delay_s=delay, **timing)
     return Fault(operation, error_code=what, message=message, **timing)
 

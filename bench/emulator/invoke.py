@@ -21,11 +21,16 @@ from aiohttp import web
 
 from bench.emulator.account import AccountSettings, UnreservedPool
 from bench.emulator.contracts import FunctionSpec, InvokeResult, Sandboxes, Throttled
-from bench.emulator.errors import AwsError, invalid_param, state_conflict, too_many_requests
+from bench.emulator.errors import (
+    AwsError,
+    EmulatorError,
+    invalid_param,
+    state_conflict,
+    too_many_requests,
+)
 from bench.emulator.events import EventQueue
 from bench.emulator.validate import check_payload
 from bench.emulator.versions import LATEST
-from bench.errors import BenchError
 
 if TYPE_CHECKING:
     from bench.emulator.functions import Function, Registry
@@ -47,7 +52,7 @@ REQUEST_ID = web.RequestKey("request_id", str)
 CONTENTION_HEADER = "X-Bench-Contention"
 
 
-def _sandbox_refusal(spec: FunctionSpec, exc: BenchError) -> AwsError:
+def _sandbox_refusal(spec: FunctionSpec, exc: EmulatorError) -> AwsError:
     if spec.runtime.startswith(RUNNABLE):
         body = {"Type": "Service", "Message": str(exc)}
         return AwsError("ServiceException", str(exc), 500, body=body)
@@ -131,7 +136,7 @@ class Invoker:
             )
         except Throttled as exc:
             raise too_many_requests(exc.reason, exc.message) from exc
-        except BenchError as exc:  # the sandbox layer refused: say why, without a traceback
+        except EmulatorError as exc:  # the sandbox layer refused: say why, without a traceback
             raise _sandbox_refusal(spec, exc) from exc
         finally:
             if shared:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bench.emulator.app import Emulator, emulator_info
-from bench.errors import TargetError
+from bench.emulator.errors import EmulatorError
 
 
 def _listening_addresses(port: int) -> list[str]:
@@ -50,7 +50,7 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         emulator = Emulator(port=port, state_dir=tmp_path)
-        with pytest.raises(TargetError, match=f"127.0.0.1:{port}"):
+        with pytest.raises(EmulatorError, match=f"127.0.0.1:{port}"):
             emulator.start()
         emulator.stop()
 

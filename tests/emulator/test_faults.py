@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from bench.emulator.errors import EmulatorConfigError
 from bench.emulator.faults import Fault, FaultPlan, parse_fault
-from bench.errors import InputError
 
 
 def test_a_timed_fault_opens_at_the_first_matching_request_and_closes_after_its_window() -> None:
@@ -41,6 +41,6 @@ def test_fault_specs_parse_with_colons_in_the_message() -> None:
 @pytest.mark.parametrize("spec", ["CreateFunction", "CreateFunction:X:forever",
                                   "CreateFunction:delay=soon:1x", "Create Function:X:2x"])
 def test_bad_fault_specs_are_one_line_input_errors(spec: str) -> None:
-    with pytest.raises(InputError) as info:
+    with pytest.raises(EmulatorConfigError) as info:
         parse_fault(spec)
     assert str(info.value).startswith(f"--fault {spec!r}:")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.emulator.errors import EmulatorError
 from bench.emulator.runtimes import provision as prov
 from bench.emulator.runtimes import resolution as res
-from bench.errors import TargetError
 
 
 def _script(path: Path, prints: str) -> Path:
@@ -92,7 +92,7 @@ def test_offline_falls_back_on_the_host_with_the_reason(machine: dict) -> None:
 
 
 def test_offline_with_nothing_on_the_host_is_one_clear_error(machine: dict) -> None:
-    with pytest.raises(TargetError) as caught:
+    with pytest.raises(EmulatorError) as caught:
         res.resolve("java25", progress=lambda _: None)
     message = str(caught.value)
     assert "\n" not in message

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.emulator import cgroups
-from bench.errors import TargetError
+from bench.emulator.errors import EmulatorError
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def fake_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_without_cgroups_auto_runs_unthrottled_and_on_is_a_clear_error(fake_root):
     assert cgroups.detect("auto") is None
     assert cgroups.detect("off") is None
-    with pytest.raises(TargetError, match="cpu_limits=on but no writable cgroup"):
+    with pytest.raises(EmulatorError, match="cpu_limits=on but no writable cgroup"):
         cgroups.detect("on")
 
 

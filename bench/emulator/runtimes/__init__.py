@@ -18,9 +18,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.emulator.errors import EmulatorError
 from bench.emulator.runtimes.provision import runtimes_dir
 from bench.emulator.runtimes.resolution import Resolution, resolve
-from bench.errors import TargetError
 
 __all__ = [
     "Launch", "Resolution", "default_cache_dir", "launch_for", "prepare", "resolve", "runtimes_dir",
@@ -80,7 +80,7 @@ def _java(
 ) -> Launch:
     javac = shutil.which("javac")
     if not javac:
-        raise TargetError(
+        raise EmulatorError(
             f"{runtime} needs javac on PATH to compile its bootstrap once: install a JDK, "
             "e.g. openjdk-17-jdk-headless"
         )
@@ -159,7 +159,7 @@ def _compile_java(javac: str, cache_dir: Path) -> Path:
     if done.returncode != 0:
         shutil.rmtree(work, ignore_errors=True)
         last = done.stderr.strip().splitlines()[-1:]
-        raise TargetError(f"{JAVA_BOOTSTRAP}: javac failed: {last}")
+        raise EmulatorError(f"{JAVA_BOOTSTRAP}: javac failed: {last}")
     try:
         work.rename(out)
     except OSError:  # another process got there first: theirs is as good
@@ -185,7 +185,7 @@ def launch_for(
         return _java(runtime, code_dir, memory_mb, cache_dir, java_binary)
     if runtime.startswith("provided."):
         return _provided(runtime, code_dir)
-    raise TargetError(
+    raise EmulatorError(
         f"runtime {runtime!r} is not supported by the local target: use python3.x, "
         "nodejs*.x, java* or provided.al2023/provided.al2"
     )

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import TargetError
+from bench.emulator.errors import EmulatorError
 
 Progress = Callable[[str], None]
 
@@ -41,7 +41,7 @@ _UNREACHABLE = (
 )
 
 
-class ProvisionError(TargetError):
+class ProvisionError(EmulatorError):
     """A runtime could not be fetched; the message is one line and names the cause."""
 
 

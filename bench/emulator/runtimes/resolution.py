@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bench.emulator.errors import EmulatorError
 from bench.emulator.runtimes.provision import (
     JAVA_PINS,
     NODE_PINS,
@@ -31,7 +32,6 @@ from bench.emulator.runtimes.provision import (
     provision,
     runtimes_dir,
 )
-from bench.errors import TargetError
 
 # Every runtime the local target can start (`bench emulator --info` lists them all).
 RUNTIMES = (
@@ -106,7 +106,7 @@ def resolve(
         return _provided(runtime)
     family = NODE if runtime.startswith("nodejs") else JAVA if runtime.startswith("java") else None
     if family is None:
-        raise TargetError(
+        raise EmulatorError(
             f"runtime {runtime!r} is not supported by the local target: use python3.x, "
             "nodejs*.x, java* or provided.al2023/provided.al2"
         )
@@ -179,7 +179,7 @@ def _resolve(
             progress(f"{exc}; {runtime} falls back on the host's {family.tool}")
             why = str(exc)
     if not host or not host_version:
-        raise TargetError(f"{runtime} cannot run here: {why}, and {family.tool} is not on PATH")
+        raise EmulatorError(f"{runtime} cannot run here: {why}, and {family.tool} is not on PATH")
     sub = f"{runtime} on {on_host}: {why}"
     return Resolution(runtime, host, on_host, f"{family.tool} on PATH", sub)
 
@@ -195,7 +195,7 @@ def _probe(binary: str, flag: str, tool: str) -> str:
             [binary, flag], capture_output=True, text=True, timeout=30, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise TargetError(f"{binary} {flag} failed: {exc}") from None
+        raise EmulatorError(f"{binary} {flag} failed: {exc}") from None
     text = (out.stdout + out.stderr).strip()
     if tool == "java":
         match = _JAVA_VERSION.search(text)
@@ -209,7 +209,7 @@ def describe_all(runtimes: list[str], configured: Callable[[str], str | None]) -
     for runtime in runtimes:
         try:
             out[runtime] = resolve(runtime, configured=configured(runtime), fetch=False).info()
-        except TargetError as exc:
+        except EmulatorError as exc:
             out[runtime] = {"runs_on": None, "real": False, "binary": None, "source": None,
                             "substitution": str(exc)}  # fmt: skip
     return out
