@@ -22,6 +22,7 @@ CORE = [
     "bench/naming.py",
     "bench/aws_errors.py",
     "bench/lambda_limits.py",
+    "bench/analyze",
 ]
 
 
@@ -61,7 +62,8 @@ def perf(session: nox.Session) -> None:
     """The harness's own benchmarks; each prints its figures as side-by-side ratios."""
     _install(session)
     for script in ("benchmarks/emulator.py", "benchmarks/strategies.py", "benchmarks/report.py",
-                   "benchmarks/admission.py", "benchmarks/isolation.py"):  # fmt: skip
+                   "benchmarks/admission.py", "benchmarks/isolation.py",
+                   "benchmarks/analyze.py"):  # fmt: skip
         if os.path.exists(script):
             session.run("python", script, *session.posargs)
         else:

@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from bench.iam import harness_policy
+from bench.iam import analyze_policy, harness_policy
 from bench.naming import function_name, resource_tags
 
 moto = pytest.importorskip("moto")
@@ -87,9 +87,13 @@ def allowed(policy: dict[str, Any], action: str, resource: str, params: dict[str
 @pytest.fixture
 def under_policy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, bool]]:
     """Every client the harness makes enforces the harness policy; returns what was asked."""
+    return enforce(monkeypatch, harness_policy("ci", REGION, ACCOUNT, artifact_bucket="artifacts"))
+
+
+def enforce(monkeypatch: pytest.MonkeyPatch, policy: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """Every client the harness makes enforces `policy`; returns what was asked."""
     import bench.target
 
-    policy = harness_policy("ci", REGION, ACCOUNT, artifact_bucket="artifacts")
     asked: list[tuple[str, str, bool]] = []
     original = bench.target.Target._client
 
@@ -188,3 +192,31 @@ def test_cleanup_under_the_harness_policy_is_never_denied(
     left = {f["FunctionName"] for f in boto3.client("lambda").list_functions()["Functions"]}
     assert left == {two_stages["other_stage"]}
     assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket="artifacts")
+
+
+@pytest.mark.parametrize("reader", ["filter", "insights"])
+def test_analyze_under_its_own_policy_is_never_denied(
+    two_stages: dict[str, str], monkeypatch: pytest.MonkeyPatch, bench_cli: Any, reader: str
+) -> None:
+    name = two_stages["ours"]
+    asked = enforce(monkeypatch, analyze_policy(functions=[name], region=REGION,
+                                                account=ACCOUNT))  # fmt: skip
+    result = bench_cli("analyze", "--function", name, "--since", "1h", "--reader", reader)
+    assert result.exit_code == 0, result.output
+    assert [a for a in asked if not a[2]] == []
+    wanted = {"filter": {"logs:FilterLogEvents"},
+              "insights": {"logs:StartQuery", "logs:GetQueryResults"}}[reader]
+    assert {a for a, _, _ in asked} == {"lambda:GetFunctionConfiguration", *wanted}
+
+
+def test_analyze_by_prefix_and_tag_under_its_policy_reads_no_other_log_group(
+    two_stages: dict[str, str], monkeypatch: pytest.MonkeyPatch, bench_cli: Any
+) -> None:
+    asked = enforce(monkeypatch, analyze_policy(functions=[], prefix="bench-ci-", tagged=True,
+                                                region=REGION, account=ACCOUNT))  # fmt: skip
+    result = bench_cli("analyze", "--prefix", "bench-ci-", "--tag", "bench:stage=ci", "--since",
+                       "1h", "--reader", "filter")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert [a for a in asked if not a[2]] == []
+    read = {r for a, r, _ in asked if a == "logs:FilterLogEvents"}
+    assert read == {f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{two_stages['ours']}:*"}
