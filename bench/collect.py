@@ -14,13 +14,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bench.classify import merge_cloudwatch, reports_wanted
 from bench.deploy import ControlPlane
 from bench.errors import one_line
+from bench.logs import FILTER_LOG_EVENTS_PER_S
 from bench.naming import log_group_of, run_prefix
 from bench.pacing import RateLimiter
 from bench.progress import RunProgress
 from bench.recording import Recorder
-
-# CloudWatch Logs allows 5 FilterLogEvents a second per account and region, shared.
-LOGS_RATE_PER_S = 5.0
 
 
 def existing_groups(cp: ControlPlane, stage: str, run_rand: str) -> set[str]:
@@ -56,7 +54,7 @@ def collect_reports(
         return
     collector = ReportCollector(
         logs_client,
-        limiter=RateLimiter(LOGS_RATE_PER_S),
+        limiter=RateLimiter(FILTER_LOG_EVENTS_PER_S),
         on_throttle=lambda exc, attempt, delay: recorder.event(
             "throttle", f"FilterLogEvents, retry {attempt}"
         ),

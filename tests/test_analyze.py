@@ -296,3 +296,10 @@ def test_compare_and_history_flag_a_deploy_that_made_production_cold_starts_slow
     assert history.exit_code == 0, history.output
     page = Path(history.output.strip().splitlines()[-1]).read_text()
     assert "mark-regression\">slowing<" in page
+
+
+def test_cli_input_error_is_one_line_and_exit_2(target: Any, bench_cli: Any) -> None:
+    result = bench_cli("analyze", "--function", "nope", "--endpoint-url", target.endpoint_url)
+    assert result.exit_code == 2
+    assert "bench: error: --function nope: no such function in this region" in result.output
+    assert "Traceback" not in result.output
