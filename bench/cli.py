@@ -22,8 +22,21 @@ from bench.errors import EXIT_RUN_FAILED, BenchError, InputError, one_line
 
 HELP = """Cold-start benchmarks for AWS Lambda, on AWS or on the embedded local target.
 
+\b
+First run: `bench run matrix.yaml` (the embedded local target, no AWS account needed).
+On AWS: set `target: {kind: aws, region: ...}` in the matrix, then
+  bench estimate matrix.yaml      what it will cost (the run refuses above budget_usd)
+  bench iam-policy --stage dev    the policy your credentials need
+  bench run matrix.yaml           deploys, measures, tears down
+  bench cleanup --stage dev       removes what an interrupted run left
+AWS credentials are found as the AWS CLI finds them: AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, then --profile / AWS_PROFILE in ~/.aws/credentials and
+~/.aws/config (SSO: aws sso login), then a container or instance role.
+
 Exit codes: 0 ok, 1 regression found (compare), 2 usage or input error,
 3 run failed or incomplete. BENCH_DEBUG=1 shows tracebacks."""
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 class _OneCatch(TyperGroup):
     """Every command's errors are caught here, once: a BenchError is one line on stderr
@@ -52,6 +65,7 @@ def _fail(message: str, code: int) -> NoReturn:
 app = typer.Typer(
     name="bench",
     cls=_OneCatch,
+    context_settings=CONTEXT,
     help=HELP,
     no_args_is_help=True,
     add_completion=False,
@@ -59,7 +73,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 fixtures_app = typer.Typer(
-    help="Build and inspect fixture deployment packages.", no_args_is_help=True
+    help="Build and inspect fixture deployment packages.",
+    no_args_is_help=True,
+    context_settings=CONTEXT,
 )
 app.add_typer(fixtures_app, name="fixtures")
 
@@ -119,7 +135,10 @@ def _console():  # type: ignore[no-untyped-def]
 
 @app.command()
 def run(
-    matrix: MatrixArg,
+    matrix: Annotated[
+        Path | None,
+        typer.Argument(help="The matrix file (YAML); with --resume, the run's own by default."),
+    ] = None,
     results: ResultsOpt = Path("results"),
     reports: ReportsOpt = Path("reports"),
     keep: Annotated[
@@ -154,6 +173,16 @@ def run(
 
     Runs against the embedded local target unless the matrix says `target: {kind: aws}`.
     Results go to RESULTS/<run_id>/ and the report to REPORTS/<run_id>.html.
+    `bench run --resume RUN_ID` completes an interrupted run (the matrix comes from it).
+
+    \b
+    Before a first AWS run:
+      bench estimate MATRIX                  invocations and cost, worst case included
+      bench iam-policy --stage S --region R  the least-privilege policy to attach
+    After an interrupted one:
+      bench cleanup --stage S                deletes the tagged leftovers
+    Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else --profile or AWS_PROFILE
+    (~/.aws/credentials, ~/.aws/config, SSO), else a container or instance role.
     """
     from bench.run import RunOptions, run_matrix
 

@@ -301,6 +301,48 @@ def _format_location(loc: tuple[int | str, ...]) -> str:
     return path or "(top level)"
 
 
+def _unknown_key(err: Any, errors: list[Any]) -> str:
+    """`memroy_mb: unknown key (did you mean memory_mb?)`, the guess taken from the keys
+    missing beside it, else from the keys the model at that place knows."""
+    import difflib
+
+    loc = tuple(err["loc"])
+    key, parent = str(loc[-1]), loc[:-1]
+    missing = [str(e["loc"][-1]) for e in errors
+               if e["type"] == "missing" and tuple(e["loc"][:-1]) == parent]  # fmt: skip
+    guess = difflib.get_close_matches(key, missing or _known_keys(parent), n=1, cutoff=0.6)
+    hint = (f"did you mean {guess[0]}?" if guess
+            else "check the spelling; see the matrix contract in the README")
+    return f"{_format_location(loc)}: unknown key ({hint})"
+
+
+def _known_keys(parent: tuple[int | str, ...]) -> list[str]:
+    """The field names of the model found at `parent`, walking Matrix's annotations; []
+    where the walk cannot tell (a union of models, say)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    model: Any = Matrix
+    for part in parent:
+        if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            continue  # a union's tag (local, aws) names no field
+        candidates = [field.annotation]
+        model = None
+        while candidates:
+            kind = candidates.pop()
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                model = kind
+                break
+            candidates.extend(typing.get_args(kind))
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
 def parse_matrix(data: Any, source: str = "<matrix>", *, today: date | None = None) -> Matrix:
     """Validate a loaded mapping; raise InputError naming the source and field. `today`
     (default: the UTC date) decides which runtimes AWS still creates functions on."""
@@ -309,11 +351,14 @@ def parse_matrix(data: Any, source: str = "<matrix>", *, today: date | None = No
     try:
         return Matrix.model_validate(data, context={"today": today})
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errors = exc.errors()
+        # A misspelled key shows up twice: as an unknown key and as the required key it
+        # was meant to be. The unknown key names the typo, so it goes first.
+        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         where = _format_location(tuple(err["loc"]))
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see the matrix contract in the README)"
+            raise InputError(f"{source}: {_unknown_key(err, errors)}") from None
         elif message.startswith("[") and "]" in message:
             index, _, rest = message.partition("] ")
             where, message = f"{where}{index}]", rest

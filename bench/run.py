@@ -47,7 +47,7 @@ DEPLOY_WORKERS = 4
 
 @dataclass
 class RunOptions:
-    matrix_path: Path
+    matrix_path: Path | None  # None with --resume: the run's manifest holds its matrix
     results_root: Path = Path("results")
     reports_root: Path = Path("reports")
     keep: bool = False
@@ -73,15 +73,37 @@ class RunOutcome:
     notes: list[str] = field(default_factory=list)  # what could not be shown, and why
 
 
+def matrix_source(options: RunOptions) -> str:
+    """What error messages call the matrix: its file, or the manifest it came from."""
+    if options.matrix_path is not None:
+        return str(options.matrix_path)
+    return str(options.results_root / str(options.resume) / "manifest.json")
+
+
 def load_run_matrix(options: RunOptions) -> Matrix:
-    matrix = load_matrix(options.matrix_path)
+    source = matrix_source(options)
+    if options.matrix_path is not None:
+        matrix = load_matrix(options.matrix_path)
+    elif options.resume:
+        matrix = parse_matrix(_resumed_manifest(options).get("matrix"), source)
+    else:
+        raise InputError("bench run: give the matrix file, or --resume RUN_ID")
     if options.strategy is not None:
         if options.strategy not in ("burst", "sequential"):
             raise InputError(f"--strategy {options.strategy!r}: expected burst or sequential")
         data = matrix.model_dump(mode="json")
         data["strategy"] = options.strategy
-        matrix = parse_matrix(data, str(options.matrix_path))
+        matrix = parse_matrix(data, source)
     return matrix
+
+
+def _resumed_manifest(options: RunOptions) -> dict[str, Any]:
+    from bench.errors import ResultsFormatError
+
+    try:
+        return dict(read_manifest(options.results_root / str(options.resume)))
+    except ResultsFormatError as exc:
+        raise InputError(f"--resume {options.resume}: {exc}; nothing was changed") from None
 
 
 def build_artifacts(matrix: Matrix, cells: list[Cell]) -> dict[str, Any]:
@@ -107,7 +129,7 @@ def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
     matrix = load_run_matrix(options)
     from bench.cost import check_budget, estimate_matrix
 
-    source = str(options.matrix_path)
+    source = matrix_source(options)
     estimate = estimate_matrix(matrix, source=source)
     check_budget(estimate, matrix.budget_usd, options.accept_cost, source=source)
     prior = _load_prior(options, matrix) if options.resume else None
@@ -149,7 +171,7 @@ def _load_prior(options: RunOptions, matrix: Matrix) -> Prior:
         raise InputError(f"--resume {options.resume}: {exc}; nothing was changed") from None
     if manifest.get("matrix") != matrix.model_dump(mode="json"):
         raise InputError(
-            f"--resume {options.resume}: {options.matrix_path} is not the matrix that run used; "
+            f"--resume {options.resume}: {matrix_source(options)} is not the matrix that run used; "
             "resume with the same file"
         )
     if manifest.get("status") == "complete":

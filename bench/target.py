@@ -307,6 +307,14 @@ def resolve_region(region: str | None, session: boto3.Session) -> str:
     return resolved
 
 
+NO_CREDENTIALS = (
+    "no AWS credentials found; they are looked for as the AWS CLI does: AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY, then the profile (--profile, target.profile or AWS_PROFILE) in "
+    "~/.aws/credentials and ~/.aws/config (SSO included: aws sso login), then a container or "
+    "instance role; `aws configure` sets up the first"
+)
+
+
 def open_aws_target(
     *,
     region: str | None = None,
@@ -323,6 +331,8 @@ def open_aws_target(
         session = boto3.Session(profile_name=profile)
     except BotoCoreError as exc:
         raise InputError(f"AWS profile {profile!r}: {exc}") from None
+    if session.get_credentials() is None:
+        raise InputError(NO_CREDENTIALS)
     region = resolve_region(region, session)
     try:
         account_id = _account_id(session, region, endpoint_url, role_arn)

@@ -258,3 +258,23 @@ def test_reserve_reads_on_and_off_as_words_though_yaml_reads_them_as_booleans(
     assert load_matrix(path).reserve == expected
     assert parse_matrix(base()).reserve == "auto"
     assert "reserve: Input should be 'auto', 'on' or 'off'" in error_of(base(reserve="maybe"))
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # memory_mb is required: its typo once read "memory_mb: Field required (and 1 more)"
+        ({"name": "t", "runtimes": ["python3.12"], "memroy_mb": [128]},
+         "m.yaml: memroy_mb: unknown key (did you mean memory_mb?)"),
+        ({"name": "t", "runtimse": ["python3.12"], "memory_mb": [128]},
+         "m.yaml: runtimse: unknown key (did you mean runtimes?)"),
+        (base(package={"size_mbb": [1]}), "package.size_mbb: unknown key (did you mean size_mb?)"),
+        (base(target={"kind": "aws", "regoin": "x"}),
+         "target.regoin: unknown key (did you mean region?)"),
+        (base(colour="red"), "colour: unknown key (check the spelling"),
+    ],
+)
+def test_a_misspelled_key_is_named_with_a_guess(data: dict[str, Any], expected: str) -> None:
+    message = error_of(data)
+    assert expected in message
+    assert "Field required" not in message

@@ -114,7 +114,7 @@ def test_stage_flag_overrides_the_matrix(aws_env: None) -> None:
         assert target.stage == "nightly"
 
 
-def test_endpoint_without_sts_takes_the_account_from_the_role() -> None:
+def test_endpoint_without_sts_takes_the_account_from_the_role(aws_env: None) -> None:
     # The emulator speaks Lambda and Logs only: STS fails there, the role names the account.
     with open_local_target() as local:
         role = "arn:aws:iam::210987654321:role/bench-ci-execution"
@@ -128,7 +128,7 @@ def test_endpoint_without_sts_takes_the_account_from_the_role() -> None:
             assert target.iam_client() is None
 
 
-def test_an_endpoint_on_this_host_measures_one_cell_at_a_time() -> None:
+def test_an_endpoint_on_this_host_measures_one_cell_at_a_time(aws_env: None) -> None:
     # Sandboxes behind a loopback endpoint share this host's CPUs, whatever the kind.
     with open_local_target() as local:
         role = "arn:aws:iam::210987654321:role/bench-ci-execution"

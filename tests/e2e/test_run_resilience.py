@@ -224,7 +224,8 @@ def test_resume_completes_the_cells_a_killed_run_left(
     assert done and before["status"] == "running", before["cells"]
     kept = {r["request_id"] for r in _lines(run_dir) if r["cell"] in done}
 
-    resumed = _start_run(workdir, env, "r.yaml", "--resume", run_dir.name)
+    # As the README writes it: the matrix comes from the run's manifest.
+    resumed = _start_run(workdir, env, "--resume", run_dir.name)
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, (out.decode()[-2000:], err.decode())
     manifest = json.loads((run_dir / "manifest.json").read_text())
