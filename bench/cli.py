@@ -500,6 +500,22 @@ def emulator(
             "new accounts may have 10).",
         ),
     ] = None,
+    idle_timeout_s: Annotated[
+        float | None,
+        typer.Option("--idle-timeout-s", min=0, help="Evict environments idle this long."),
+    ] = None,
+    idle_halving: Annotated[
+        str | None,
+        typer.Option(
+            "--idle-halving",
+            help="WARM_S:HALF_LIFE_S: all warm for WARM_S idle, then half evicted per further "
+            "HALF_LIFE_S (SeBS, 2020: 360:380). Default: idle environments are never evicted.",
+        ),
+    ] = None,
+    max_lifetime_s: Annotated[
+        float | None,
+        typer.Option("--max-lifetime-s", min=0.001, help="Never reuse an environment this old."),
+    ] = None,
 ) -> None:
     """Serve the local Lambda + CloudWatch Logs endpoint on loopback until Ctrl-C."""
     from bench.emulator.account import AccountSettings
@@ -516,6 +532,8 @@ def emulator(
         AccountSettings(concurrent_executions=account_concurrency)
         if account_concurrency else None
     )  # fmt: skip
+    from bench.emulator.eviction import eviction_from_options
+
     with local_target_errors():
         serve_forever(
             port=port,
@@ -525,6 +543,7 @@ def emulator(
             faults=[parse_fault(spec) for spec in fault or []],
             allow_unisolated=allow_unisolated,
             account=account,
+            eviction=eviction_from_options(idle_timeout_s, idle_halving, max_lifetime_s),
         )
 
 

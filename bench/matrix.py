@@ -37,12 +37,36 @@ PACKAGE_KINDS = ("inert", "imported")
 PackageKind = Literal["none", "inert", "imported", "requirements"]
 
 
-# Numbers are strict: YAML's `yes` or "128" must not quietly become 1 or 128.
-StrictCount = Annotated[int, Field(strict=True)]
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# Numbers are strict: YAML's `yes` or "128" must not quietly become 1 or 128.
+StrictCount = Annotated[int, Field(strict=True)]
+StrictNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+class Halving(_Strict):
+    """All idle environments stay warm for `warm_s`, then half go per further `half_life_s`."""
+
+    warm_s: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
+    half_life_s: Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)]
+
+
+class Eviction(_Strict):
+    """When the local target reclaims idle environments (bench.emulator.eviction): never
+    unless asked, after a fixed `idle_timeout_s`, or by the halving model."""
+
+    idle_timeout_s: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)] | None = None
+    halving: Halving | None = None
+    max_lifetime_s: Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)] | None = None
+    seed: StrictCount | None = None
+
+    @model_validator(mode="after")
+    def _one_model(self) -> Eviction:
+        if self.idle_timeout_s is not None and self.halving is not None:
+            raise ValueError("give idle_timeout_s or halving, not both")
+        return self
 
 
 class LocalTarget(_Strict):
@@ -56,6 +80,7 @@ class LocalTarget(_Strict):
     # The local account's concurrent executions (a fresh AWS account has 1,000; new ones
     # are often given 10): bursts wider than its unreserved pool are refused before deploying.
     account_concurrency: StrictCount | None = Field(None, ge=1, le=100_000)
+    eviction: Eviction = Eviction()
 
 
 class AwsTarget(_Strict):
@@ -76,7 +101,6 @@ class AwsTarget(_Strict):
 
 
 Target = Annotated[LocalTarget | AwsTarget, Field(discriminator="kind")]
-StrictNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class Package(_Strict):

@@ -194,6 +194,7 @@ def open_target(
             cpu_limits=spec.cpu_limits,
             quota_mode=spec.quota_mode,
             allow_unisolated=spec.allow_unisolated,
+            eviction=eviction_policy(spec),
             stage=stage or matrix.stage,
             function_timeout_s=matrix.timeout_s,
             region=region or "us-east-1",
@@ -232,6 +233,20 @@ def local_target_errors() -> Iterator[None]:
         raise InputError(str(exc)) from exc
     except EmulatorError as exc:
         raise TargetError(str(exc)) from exc
+
+
+def eviction_policy(spec: LocalTarget) -> Any:
+    """The matrix's `target.eviction` as the emulator's EvictionPolicy."""
+    from bench.emulator.eviction import EvictionPolicy
+
+    e = spec.eviction
+    return EvictionPolicy(
+        idle_timeout_s=e.idle_timeout_s,
+        halving_warm_s=e.halving.warm_s if e.halving else None,
+        halving_half_life_s=e.halving.half_life_s if e.halving else None,
+        max_lifetime_s=e.max_lifetime_s,
+        seed=e.seed,
+    )
 
 
 def open_local_target(

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from bench.emulator.auth import Credentials
 from bench.emulator.contracts import LogSink, ManagerInfo, Sandboxes, SandboxSettings
 from bench.emulator.errors import EmulatorError
+from bench.emulator.eviction import EvictionPolicy
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -73,6 +74,7 @@ def _manager_section(info: ManagerInfo) -> dict[str, Any]:
         "sandboxes_started": info.sandboxes_started,
         "sandboxes_live": info.sandboxes_live,
         "isolation": dict(info.isolation),
+        "eviction": dict(info.eviction),
     }
 
 
@@ -88,7 +90,7 @@ class Emulator:
         log_delay_s: float = 0.0,
         pending_delay_s: float = 0.1,
         update_delay_s: float = 0.1,
-        idle_timeout_s: float = 600.0,
+        eviction: EvictionPolicy | None = None,
         sandboxes_factory: SandboxFactory | None = None,
         faults: Sequence[Fault] = (),
         account: AccountSettings | None = None,
@@ -104,7 +106,7 @@ class Emulator:
         self._own_state = state_dir is None
         self._state_dir = state_dir
         settings = sandbox_settings or SandboxSettings()
-        self._settings = replace(settings, idle_timeout_s=idle_timeout_s)
+        self._settings = settings if eviction is None else replace(settings, eviction=eviction)
         self._factory = sandboxes_factory or _default_factory
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -375,6 +377,7 @@ def serve_forever(
     faults: Sequence[Fault] = (),
     allow_unisolated: bool = False,
     account: AccountSettings | None = None,
+    eviction: EvictionPolicy | None = None,
 ) -> None:
     """`bench emulator`: print shell exports, serve until Ctrl-C or SIGTERM, stop sandboxes."""
     emulator = Emulator(
@@ -384,6 +387,7 @@ def serve_forever(
         faults=faults,
         sandbox_settings=SandboxSettings(allow_unisolated=allow_unisolated),
         account=account,
+        eviction=eviction,
     )
     done = threading.Event()
 
@@ -401,6 +405,8 @@ def serve_forever(
         echo(f"# local Lambda + CloudWatch Logs on {emulator.endpoint_url}; Ctrl-C stops it")
         for fault in faults:
             echo(f"# fault injected: {fault}")
+        policy = eviction or EvictionPolicy()
+        echo(f"# idle environments: {_eviction_text(policy)}")
         isolated = emulator.info().get("isolation") or {}
         if not isolated.get("isolated"):
             refused = "allowed (--allow-unisolated)" if allow_unisolated else "refused"
@@ -413,3 +419,18 @@ def serve_forever(
             with contextlib.suppress(ValueError, TypeError):
                 signal.signal(sig, handler)
     echo("# stopped: every sandbox is gone")
+
+
+def _eviction_text(policy: EvictionPolicy) -> str:
+    if policy.model == "fixed":
+        text = f"evicted after {policy.idle_timeout_s:g} s idle"
+    elif policy.model == "halving":
+        text = (
+            f"all warm for {policy.halving_warm_s:g} s idle, then half evicted per further "
+            f"{policy.halving_half_life_s:g} s"
+        )
+    else:
+        text = "never evicted"
+    if policy.max_lifetime_s is not None:
+        text += f"; none reused past {policy.max_lifetime_s:g} s of age"
+    return text

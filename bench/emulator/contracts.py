@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from bench.emulator.eviction import EvictionPolicy
+
 
 @dataclass(frozen=True)
 class FunctionSpec:
@@ -82,7 +84,8 @@ class SandboxSettings:
     # Packages (sha256 hex) the harness generated itself: they run even unisolated. Shared
     # with the Emulator, which adds to it (`Emulator.trust_code`).
     trusted_code: set[str] = field(default_factory=set)
-    idle_timeout_s: float = 600.0
+    # When idle environments are reclaimed (bench.emulator.eviction); default never.
+    eviction: EvictionPolicy = field(default_factory=EvictionPolicy)
     state_dir: Path | None = None  # scratch space; a temporary directory when None
     # Extra environment for runtimes that need it to *start* (never the host's own).
     node_binary: str | None = None
@@ -110,6 +113,8 @@ class ManagerInfo:
     # {"isolated", "mode", "reason", "allow_unisolated"}: see bench.emulator.isolation.
     isolation: dict[str, object] = field(default_factory=dict)
     sandboxes_live: int = 0
+    # EvictionPolicy.describe() and {"evicted": {"idle": n, "lifetime": n}}.
+    eviction: dict[str, object] = field(default_factory=dict)
 
 
 class Sandboxes(Protocol):

@@ -74,6 +74,7 @@ class Sandbox:
         self.retired = False
         self.broken = False  # timed out, died or failed init: never reused
         self.idle_timer: asyncio.TimerHandle | None = None
+        self.born = time.monotonic()  # for the eviction policy's max_lifetime_s
         self._tail: collections.deque[str] = collections.deque()
         self._tail_bytes = 0
         self._spawn_ns = 0

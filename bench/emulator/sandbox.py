@@ -93,6 +93,9 @@ class SandboxManager:
         )
         self._sampling: asyncio.TimerHandle | None = None
         self._contended = 0
+        self._eviction = self._settings.eviction
+        self._draws = self._eviction.new_rng()
+        self._evicted = {"idle": 0, "lifetime": 0}
 
     async def invoke(
         self,
@@ -184,10 +187,17 @@ class SandboxManager:
             if sb.idle_timer is not None:
                 sb.idle_timer.cancel()
                 sb.idle_timer = None
-            if sb.proc.alive and not sb.retired:
+            if sb.proc.alive and not sb.retired and not self._past_lifetime(sb):
                 return sb
             self._stop(sb)
         return None
+
+    def _past_lifetime(self, sb: Sandbox) -> bool:
+        limit = self._eviction.max_lifetime_s
+        if limit is None or time.monotonic() - sb.born < limit:
+            return False
+        self._evicted["lifetime"] += 1
+        return True
 
     def _refuse_unisolated(self, spec: FunctionSpec) -> None:
         """Unisolated, a sandbox sees this host as its user does: only code the harness
@@ -240,16 +250,31 @@ class SandboxManager:
         if sb.broken or sb.retired or self._closing or not sb.proc.alive:
             self._stop(sb)
             return
+        if self._past_lifetime(sb):
+            self._stop(sb)
+            return
         self._idle[(sb.spec.name, sb.spec.revision_id)].append(sb)
-        sb.idle_timer = asyncio.get_running_loop().call_later(
-            self._settings.idle_timeout_s, self._evict, sb
-        )
+        # The eviction policy says how long this idle period may last (bench.emulator.eviction).
+        limits = [self._eviction.draw_idle_limit(self._draws)]
+        if self._eviction.max_lifetime_s is not None:
+            limits.append(max(0.0, sb.born + self._eviction.max_lifetime_s - time.monotonic()))
+        due = [x for x in limits if x is not None]
+        if due:
+            sb.idle_timer = asyncio.get_running_loop().call_later(
+                min(due), self._evict_idle, sb
+            )
 
-    def _evict(self, sb: Sandbox) -> None:
+    def _evict_idle(self, sb: Sandbox) -> None:
+        if self._evict(sb):
+            self._evicted["idle"] += 1
+
+    def _evict(self, sb: Sandbox) -> bool:
         stack = self._idle.get((sb.spec.name, sb.spec.revision_id), [])
         if sb in stack:
             stack.remove(sb)
             self._stop(sb)
+            return True
+        return False
 
     def _stop(self, sb: Sandbox) -> None:
         if sb not in self._live:
@@ -308,6 +333,7 @@ class SandboxManager:
             contended=self._contended,
             sandboxes_started=self._started,
             sandboxes_live=len(self._live),
+            eviction={**self._eviction.describe(), "evicted": dict(self._evicted)},
             isolation={
                 **self._isolation.describe(),
                 "allow_unisolated": self._settings.allow_unisolated,

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bench.emulator.contracts import Throttled
+from bench.emulator.eviction import EvictionPolicy
 from bench.emulator.runtimes import resolve
 
 INIT = "Init Duration: "
@@ -254,7 +255,7 @@ def test_idle_sandboxes_are_evicted(run_sandboxes, sandbox_kit):
         assert await _until(lambda: _gone(pid))
 
     # isolation off: the test checks the host pid the handler reports
-    run_sandboxes(scenario, idle_timeout_s=0.2, isolation="off")
+    run_sandboxes(scenario, eviction=EvictionPolicy(idle_timeout_s=0.2), isolation="off")
 
 
 def test_shutdown_leaves_no_process_and_no_cgroup(run_sandboxes, sandbox_kit):
