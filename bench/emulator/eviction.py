@@ -90,8 +90,8 @@ def eviction_from_options(
     idle_timeout_s: float | None, halving: str | None, max_lifetime_s: float | None
 ) -> EvictionPolicy:
     """`bench emulator --idle-timeout-s / --idle-halving WARM_S:HALF_LIFE_S /
-    --max-lifetime-s` as a policy; InputError on what does not parse."""
-    from bench.errors import InputError
+    --max-lifetime-s` as a policy; EmulatorConfigError on what does not parse."""
+    from bench.emulator.errors import EmulatorConfigError
 
     warm = half = None
     if halving is not None:
@@ -101,7 +101,7 @@ def eviction_from_options(
         except ValueError:
             sep = ""
         if not sep:
-            raise InputError(
+            raise EmulatorConfigError(
                 f"--idle-halving {halving!r}: expected WARM_S:HALF_LIFE_S, e.g. 360:380"
             )
     try:
@@ -112,4 +112,4 @@ def eviction_from_options(
             max_lifetime_s=max_lifetime_s,
         )
     except ValueError as exc:
-        raise InputError(f"bench emulator: {exc}") from None
+        raise EmulatorConfigError(f"bench emulator: {exc}") from None

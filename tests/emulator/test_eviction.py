@@ -11,8 +11,8 @@ from scipy.stats import binom
 from typer.testing import CliRunner
 
 from bench.cli import app
+from bench.emulator.errors import EmulatorConfigError
 from bench.emulator.eviction import EvictionPolicy, eviction_from_options
-from bench.errors import InputError
 
 
 async def _until(condition, deadline_s: float = 5.0) -> bool:
@@ -102,9 +102,9 @@ def test_emulator_options_parse_and_refuse():
     assert (policy.model, policy.halving_warm_s, policy.halving_half_life_s) == (
         "halving", 360, 380)
     assert policy.max_lifetime_s == 7200
-    with pytest.raises(InputError, match="WARM_S:HALF_LIFE_S"):
+    with pytest.raises(EmulatorConfigError, match="WARM_S:HALF_LIFE_S"):
         eviction_from_options(None, "360", None)
-    with pytest.raises(InputError, match="not both"):
+    with pytest.raises(EmulatorConfigError, match="not both"):
         eviction_from_options(3, "1:1", None)
 
 
