@@ -77,6 +77,8 @@ def make_record(
         "launch_skew_ms": outcome.launch_skew_ms,
         "queued_ms": outcome.queued_ms,
         "contention": outcome.contention,
+        "provisioned": cell.provisioned,
+        "snapstart": cell.snapstart,
     }
     record = cast(dict[str, Any], typed)
     found = tail_report(outcome)
@@ -110,6 +112,10 @@ def classify(record: dict[str, Any], proactive_threshold_ms: float) -> str:
     init = record.get("init_duration_ms")
     nth = record.get("sandbox_invocation")
     gap = record.get("init_to_invoke_gap_ms")
+    if nth == 1 and init is None and record.get("restore_duration_ms") is not None:
+        return "restored"  # init ran when the snapshot was taken, long before
+    if nth == 1 and init is None and (record.get("provisioned") or 0) > 0:
+        return "provisioned"  # initialised ahead by provisioned concurrency
     if nth == 1 and gap is not None:
         if gap >= proactive_threshold_ms:
             return "proactive"

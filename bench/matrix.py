@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -26,7 +27,7 @@ from pydantic import (
 
 from bench.errors import InputError
 from bench.lambda_limits import MEMORY_MAX_MB, MEMORY_MIN_MB, TIMEOUT_MAX_S
-from bench.runtimes import creatable, refusal, runtime_family
+from bench.runtimes import creatable, refusal, runtime_family, supports_snapstart
 
 SCHEMA_VERSION = 1
 
@@ -35,6 +36,15 @@ SUPPORTED_RUNTIMES = creatable()
 ARCHITECTURES = ("x86_64", "arm64")
 PACKAGE_KINDS = ("inert", "imported")
 PackageKind = Literal["none", "inert", "imported", "requirements"]
+Snapstart = Literal["off", "on"]
+
+
+def _on_off(value: Any) -> Any:
+    """YAML 1.1 reads `on`/`off` as booleans: take them back as the words they were."""
+    return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+
+OnOff = Annotated[Snapstart, BeforeValidator(_on_off)]
 
 
 class _Strict(BaseModel):
@@ -132,6 +142,8 @@ class Filter(_Strict):
     architecture: str | None = None
     package_mb: float | None = None
     package_kind: str | None = None
+    provisioned: int | None = None
+    snapstart: OnOff | None = None
 
     def matches(self, cell: Cell) -> bool:
         return all(
@@ -159,6 +171,10 @@ class Matrix(_Strict):
     budget_usd: StrictNumber = Field(1.0, ge=0)
     # An invoke whose sandbox finished init longer ago than this is not a cold start.
     proactive_threshold_ms: StrictNumber = Field(1000.0, gt=0)
+    # Provisioned concurrency on a published version per cold round: 0 is on demand.
+    provisioned: list[Annotated[int, Field(strict=True, ge=0, le=1000)]] = [0]
+    # SnapStart on a published version; only where the runtime supports it (others: off).
+    snapstart: list[OnOff] = ["off"]
     exclude: list[Filter] = []
 
     @field_validator("reserve", mode="before")
@@ -197,6 +213,16 @@ class Matrix(_Strict):
                 raise ValueError(f"[{i}] {mb} is listed twice")
         return value
 
+    @field_validator("provisioned", "snapstart")
+    @classmethod
+    def _levers(cls, value: list[Any]) -> list[Any]:
+        if not value:
+            raise ValueError("must list at least one value")
+        for i, item in enumerate(value):
+            if item in value[:i]:
+                raise ValueError(f"[{i}] {item} is listed twice")
+        return value
+
     @field_validator("architectures")
     @classmethod
     def _architectures(cls, value: list[str]) -> list[str]:
@@ -214,6 +240,11 @@ class Matrix(_Strict):
         for family in self.package.requirements:
             if not any(runtime_family(r) == family for r in self.runtimes):
                 raise ValueError(f"package.requirements.{family} has no {family} runtime to use it")
+        if "on" in self.snapstart and not any(supports_snapstart(r) for r in self.runtimes):
+            raise ValueError(
+                "snapstart: on applies to none of the runtimes listed (SnapStart supports "
+                "java11+, python3.12+ and dotnet8+)"
+            )
         self._check_exclude()
         return self
 
@@ -231,6 +262,8 @@ class Matrix(_Strict):
             "architecture": ("architectures", set(self.architectures)),
             "package_mb": ("package.size_mb", sizes),
             "package_kind": ("package.kind", kinds),
+            "provisioned": ("provisioned", set(self.provisioned)),
+            "snapstart": ("snapstart", set(self.snapstart)),
         }
         for i, entry in enumerate(self.exclude):
             given = {k: v for k, v in entry.model_dump().items() if v is not None}
@@ -265,16 +298,21 @@ class Matrix(_Strict):
             if reqs:
                 options.append((0.0, "requirements"))
             for size, kind in options:
-                cell = Cell(
-                    runtime=runtime,
-                    memory_mb=memory,
-                    architecture=arch,
-                    package_mb=size,
-                    package_kind=kind,
-                    requirements=tuple(reqs) if kind == "requirements" and reqs else (),
-                )
-                if not any(f.matches(cell) for f in self.exclude):
-                    cells.append(cell)
+                for provisioned, snapstart in itertools.product(self.provisioned, self.snapstart):
+                    if snapstart == "on" and (provisioned or not supports_snapstart(runtime)):
+                        continue  # AWS offers SnapStart without provisioned concurrency only
+                    cell = Cell(
+                        runtime=runtime,
+                        memory_mb=memory,
+                        architecture=arch,
+                        package_mb=size,
+                        package_kind=kind,
+                        requirements=tuple(reqs) if kind == "requirements" and reqs else (),
+                        provisioned=provisioned,
+                        snapstart=snapstart,
+                    )
+                    if not any(f.matches(cell) for f in self.exclude):
+                        cells.append(cell)
         return cells
 
 
@@ -285,6 +323,13 @@ class Cell(_Strict):
     package_mb: float
     package_kind: PackageKind
     requirements: tuple[str, ...] = ()
+    provisioned: int = 0  # provisioned concurrency on the version each round invokes
+    snapstart: Snapstart = "off"
+
+    @property
+    def published(self) -> bool:
+        """Measured on a version published each round (the levers exist only there)."""
+        return self.provisioned > 0 or self.snapstart == "on"
 
     @property
     def family(self) -> str:
@@ -301,7 +346,10 @@ class Cell(_Strict):
             pkg = f"req-{digest}"
         else:
             pkg = f"{self.package_kind}-{size}"
-        return f"{self.runtime}-{self.memory_mb}mb-{self.architecture}-{pkg}"
+        levers = (f"-pc{self.provisioned}" if self.provisioned else "") + (
+            "-snapstart" if self.snapstart == "on" else ""
+        )  # absent when off: the ids of matrices without these axes never change
+        return f"{self.runtime}-{self.memory_mb}mb-{self.architecture}-{pkg}{levers}"
 
     @property
     def code_key(self) -> tuple[str, str, float, tuple[str, ...], str]:

@@ -123,6 +123,8 @@ class Recorder:
                 architecture=cell.architecture,
                 package_mb=cell.package_mb,
                 package_kind=cell.package_kind,
+                provisioned=cell.provisioned,
+                snapstart=cell.snapstart,
                 function_name=function_name(self.target.stage, self.run_rand, index),
                 artifact={
                     "sha256": artifact.sha256,

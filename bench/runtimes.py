@@ -129,6 +129,15 @@ def deprecation_warning(runtime: str, today: date | None = None) -> str | None:
     )
 
 
+# Runtimes SnapStart supports (Lambda developer guide, "Improving startup performance with
+# Lambda SnapStart"): Java 11 and later, Python 3.12 and later, .NET 8 and later.
+_SNAPSTART = re.compile(r"^(java(1[1-9]|[2-9]\d)|python3\.(1[2-9]|[2-9]\d)|dotnet([89]|\d\d))$")
+
+
+def supports_snapstart(runtime: str) -> bool:
+    return bool(_SNAPSTART.match(runtime))
+
+
 def wheel_platforms(runtime: str, architecture: str) -> list[str]:
     """pip `--platform` tags for wheels that run on `runtime`, newest policy first."""
     known = RUNTIMES.get(runtime)

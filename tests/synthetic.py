@@ -119,6 +119,7 @@ def _cell_records(
         "launch_skew_ms": np.where(cold, 0.8, np.nan),
         "queued_ms": np.nan,
         "contention": [None] * n,  # as on AWS: the target does not say
+        "provisioned": cell.provisioned, "snapstart": cell.snapstart,
     })  # fmt: skip
 
 

@@ -139,7 +139,9 @@ def test_classify_always_answers_one_of_the_four(init: Any, nth: Any, gap: Any) 
 def test_counts_cover_every_record() -> None:
     records = [_record(), _record(), _record(response=None, tail_lines=[])]
     counts = classify_all(records, 1000)
-    assert counts == {"cold": 2, "warm": 0, "proactive": 0, "unknown": 1}
+    assert counts == {
+        "cold": 2, "warm": 0, "proactive": 0, "provisioned": 0, "restored": 0, "unknown": 1,
+    }  # fmt: skip
     assert [r["start_type"] for r in records] == ["cold", "cold", "unknown"]
 
 
@@ -167,3 +169,28 @@ def test_the_bench_event_is_the_fixture_contract() -> None:
     assert json.loads(bench_event("r", "c", 2, 3)) == {
         "bench": {"run": "r", "cell": "c", "round": 2, "seq": 3}
     }
+
+
+def test_provisioned_and_restored_starts_are_told_apart() -> None:
+    """A provisioned environment's first invocation has no Init Duration, whatever its gap;
+    a SnapStart restore has Restore Duration instead; neither is called warm or cold."""
+    first = {"sandbox_invocation": 1, "init_duration_ms": None, "init_to_invoke_gap_ms": 20.0}
+    assert classify({**first, "provisioned": 2, "restore_duration_ms": None}, 1000) == (
+        "provisioned"
+    )
+    assert classify({**first, "provisioned": 0, "restore_duration_ms": 312.5}, 1000) == (
+        "restored"
+    )
+    # The same record in an on-demand cell is not a cold start the signals agree on.
+    assert classify({**first, "provisioned": 0, "restore_duration_ms": None}, 1000) == "unknown"
+    # Beyond N, on-demand cold starts of a provisioned cell stay cold.
+    cold = {**first, "init_duration_ms": 80.0, "provisioned": 2, "restore_duration_ms": None}
+    assert classify(cold, 1000) == "cold"
+    # Records written before these keys existed read them as null: nothing changes.
+    assert classify({**first, "init_duration_ms": 80.0}, 1000) == "cold"
+    record = make_record(
+        run_id="run", cell=CELL.model_copy(update={"provisioned": 2}), phase="cold",
+        round_=1, seq=1, outcome=_outcome(),
+    )  # fmt: skip
+    assert (record["provisioned"], record["snapstart"]) == (2, "off")
+    assert record["cell"].endswith("-pc2")

@@ -23,7 +23,10 @@ REPORT_LINES = "report-lines.log"
 # -- enums ---------------------------------------------------------------------------------
 PHASES = ("cold", "warm", "production")
 STATUSES = ("success", "error", "timeout", "throttled")
-START_TYPES = ("cold", "warm", "proactive", "unknown")
+# provisioned: the first invocation of an environment that provisioned concurrency
+# initialised ahead (no Init Duration); restored: a SnapStart restore (Restore Duration).
+START_TYPES = ("cold", "warm", "proactive", "provisioned", "restored", "unknown")
+SNAPSTART = ("off", "on")
 REPORT_SOURCES = ("tail", "cloudwatch")
 EVENT_KINDS = ("throttle", "retry", "cell_failed", "warning", "unmatched", "malformed")
 RUN_STATUSES = ("running", "complete", "partial", "aborted")
@@ -50,25 +53,28 @@ INVOCATION_KEYS: tuple[str, ...] = (
     "phase", "round", "seq", "request_id", "client_send_ns", "client_latency_ms", "status",
     "error_type", *REPORT_FIELDS, "sandbox_id",
     "sandbox_invocation", "init_to_invoke_gap_ms", "start_type", "report_sources",
-    "launch_skew_ms", "queued_ms", "contention",
+    "launch_skew_ms", "queued_ms", "contention", "provisioned", "snapstart",
 )  # fmt: skip
 INVOCATION_KEY_SET = frozenset(INVOCATION_KEYS)
 # Keys added after schema version 1 was first written: a record without them is read
 # with null there (nothing was measured), any other missing key is an error.
-ADDED_KEYS = ("queued_ms", "contention")
+ADDED_KEYS = ("queued_ms", "contention", "provisioned", "snapstart")
 # How the loader types each column: integers never null, floats (NaN for null), and the
 # few-valued text columns as categories; the rest stay Python objects.
 INT_KEYS = ("memory_mb", "round", "seq", "client_send_ns")
 FLOAT_KEYS = (
     "package_mb", "client_latency_ms", *REPORT_FIELDS,
     "sandbox_invocation", "init_to_invoke_gap_ms", "launch_skew_ms", "queued_ms",
+    "provisioned",
 )  # fmt: skip
 CATEGORY_KEYS = (
     "run", "cell", "runtime", "architecture", "package_kind", "phase", "status",
-    "error_type", "start_type",
+    "error_type", "start_type", "snapstart",
 )  # fmt: skip
 # Figures no run can produce below zero (readers refuse them, docs/results-format.md).
-NON_NEGATIVE_KEYS = ("client_latency_ms", *REPORT_FIELDS, "launch_skew_ms", "queued_ms")
+NON_NEGATIVE_KEYS = (
+    "client_latency_ms", *REPORT_FIELDS, "launch_skew_ms", "queued_ms", "provisioned",
+)  # fmt: skip
 # Lambda's memory range; a memory figure outside it was not measured on Lambda's terms.
 LAMBDA_MEMORY_MB = (MEMORY_MIN_MB, MEMORY_MAX_MB)
 MEMORY_KEYS = ("memory_mb", "memory_size_mb")
@@ -106,6 +112,8 @@ class InvocationRecord(TypedDict):
     launch_skew_ms: float | None
     queued_ms: float | None
     contention: list[str] | None  # reason codes of bench.emulator.hostload; [] none
+    provisioned: int | None  # the cell's provisioned concurrency (0: on demand)
+    snapstart: str | None  # the cell's SnapStart: "off" or "on"
 
 
 def with_added_keys(record: dict[str, Any]) -> dict[str, Any]:
