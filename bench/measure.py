@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from bench import levers
 from bench.burst import InvokeOutcome, fire_burst, invoke_once
 from bench.classify import bench_event, make_record
 from bench.deploy import ControlPlane, bump
@@ -43,6 +44,8 @@ class CellMeasurer:
     invoker: Any
     stop: threading.Event
     progress: RunProgress
+    # Failed invocations per cell (cells are measured in parallel, each by one thread).
+    _failures: dict[str, list[str]] = field(default_factory=dict)
 
     def _cold_round(self, name: str, payloads: list[bytes]) -> list[InvokeOutcome]:
         # Every cold round, one invoke or many, opens its connections (TCP and TLS)
@@ -66,31 +69,55 @@ class CellMeasurer:
 
     def measure(self, cell: Cell) -> None:
         """Cold rounds, then the warm phase; the cell ends complete or failed (with why),
-        or stays pending when the run is stopped."""
+        or stays pending when the run is stopped. A cell with provisioned concurrency or
+        SnapStart is measured on a version published after each bump (bench.levers), and
+        holds its provisioned environments no longer than its round and the warm phase."""
         name = self.recorder.cell(cell.id)["function_name"]
-        run_id = self.recorder.run_id
-        failures: list[str] = []
-        for round_, size in enumerate(cold_plan(self.matrix), start=1):
-            if self.stop.is_set():
-                return
-            bump(self.cp, name, f"{self.recorder.run_rand}-{round_}", cell.id)
-            payloads = [bench_event(run_id, cell.id, round_, seq) for seq in range(1, size + 1)]
-            for seq, outcome in enumerate(self._cold_round(name, payloads), start=1):
-                self._record(cell, "cold", round_, seq, outcome)
-                if outcome.status != "success":
-                    failures.append(_failure(outcome))
-            self.progress.advance("rounds")
-            if len(failures) == len(self.recorder.records_of(cell.id)):
-                # Every invoke so far failed (an init error, say): more would only repeat it.
-                self.recorder.set_cell(cell.id, "failed", f"cold round {round_}: {failures[0]}")
-                return
+        if cell.snapstart == "on":
+            levers.enable_snapstart(self.cp, name, cell.id)
+        held: levers.PublishedRound | None = None
+        try:
+            for round_, size in enumerate(cold_plan(self.matrix), start=1):
+                if self.stop.is_set():
+                    return
+                bump(self.cp, name, f"{self.recorder.run_rand}-{round_}", cell.id)
+                target = name
+                if cell.published:
+                    levers.release_round(self.cp, name, held, cell.id)
+                    held = levers.publish_round(self.cp, cell, name)
+                    target = held.qualified_name
+                if not self._cold(cell, target, round_, size):
+                    return
+            self._warm(cell, held.qualified_name if held else name)
+        finally:
+            levers.release_round(self.cp, name, held, cell.id)
+
+    def _cold(self, cell: Cell, target: str, round_: int, size: int) -> bool:
+        """One cold round at `target`; False when every invoke so far failed (the cell is
+        then failed: more would only repeat it)."""
+        payloads = [
+            bench_event(self.recorder.run_id, cell.id, round_, seq) for seq in range(1, size + 1)
+        ]
+        for seq, outcome in enumerate(self._cold_round(target, payloads), start=1):
+            self._record(cell, "cold", round_, seq, outcome)
+            if outcome.status != "success":
+                self._failures.setdefault(cell.id, []).append(_failure(outcome))
+        self.progress.advance("rounds")
+        failures = self._failures.get(cell.id, [])
+        if failures and len(failures) == len(self.recorder.records_of(cell.id)):
+            self.recorder.set_cell(cell.id, "failed", f"cold round {round_}: {failures[0]}")
+            return False
+        return True
+
+    def _warm(self, cell: Cell, target: str) -> None:
+        failures = self._failures.setdefault(cell.id, [])
         for seq in range(1, self.matrix.warm_invocations + 1):
             if self.stop.is_set():
                 return
             outcome = invoke_once(
                 self.invoker,
-                name,
-                bench_event(run_id, cell.id, 0, seq),
+                target,
+                bench_event(self.recorder.run_id, cell.id, 0, seq),
                 run_start_ns=self.recorder.run_start_ns,
             )
             self._record(cell, "warm", 0, seq, outcome)

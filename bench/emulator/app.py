@@ -248,9 +248,10 @@ class Emulator:
 
     async def _shutdown(self) -> None:
         if self._lambda is not None:
-            for task in list(self._lambda.invoker.background):
+            background = [*self._lambda.invoker.background, *self._lambda.provisioned.tasks]
+            for task in background:
                 task.cancel()
-            await asyncio.gather(*self._lambda.invoker.background, return_exceptions=True)
+            await asyncio.gather(*background, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
         if self._sandboxes is not None:

@@ -14,6 +14,9 @@ from typing import Literal, Protocol
 
 from bench.emulator.eviction import EvictionPolicy
 
+# AWS_LAMBDA_INITIALIZATION_TYPE of an environment that provisioned concurrency started.
+PROVISIONED = "provisioned-concurrency"
+
 
 @dataclass(frozen=True)
 class FunctionSpec:
@@ -143,6 +146,11 @@ class Sandboxes(Protocol):
         """Retire sandboxes of every other revision (all when None) of `version` ("$LATEST"
         or a published number; every version when None): idle ones stop now, busy ones
         after their current invocation."""
+        ...
+
+    async def provision(self, spec: FunctionSpec, count: int) -> str | None:
+        """Initialise `count` environments of `spec` ahead (provisioned concurrency); None
+        once all are ready, else why not."""
         ...
 
     async def shutdown(self) -> None:

@@ -56,8 +56,13 @@ class Sandbox:
         sink: LogSink,
         group: cgroups.SandboxGroup | None,
         jail: isolation.Support | None = None,
+        *,
+        init_type: str = "on-demand",
     ) -> None:
         self.spec = spec
+        # on-demand, or provisioned-concurrency: initialised ahead, and its first REPORT
+        # then shows no Init Duration (the init was not part of any invocation).
+        self.init_type = init_type
         self.jail = jail  # None: a plain process, the host's view
         self.launch = launch
         self.sink = sink
@@ -116,7 +121,7 @@ class Sandbox:
                 "AWS_LAMBDA_LOG_GROUP_NAME": s.log_group,
                 "AWS_LAMBDA_LOG_STREAM_NAME": self.stream,
                 "AWS_LAMBDA_RUNTIME_API": self.api.address,
-                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_LAMBDA_INITIALIZATION_TYPE": self.init_type,
                 "LAMBDA_TASK_ROOT": str(s.code_dir),
                 "LAMBDA_RUNTIME_DIR": str(RUNTIMES_DIR),
                 "TZ": "UTC",
@@ -190,6 +195,7 @@ class Sandbox:
                 function_version=self.spec.version,
                 instance_id=self.instance_id,
                 memory_mb=self.spec.memory_mb,
+                init_type=self.init_type,
             ),
         )
 
@@ -259,7 +265,7 @@ class Sandbox:
 
     # -- invoke --------------------------------------------------------------------------
     async def invoke(self, payload: bytes, request_id: str, want_tail: bool) -> InvokeResult:
-        first = self.invocations == 0
+        first = self.invocations == 0 and self.init_type == "on-demand"
         self.invocations += 1
         if not first:
             self._reset_tail()  # a cold invoke's tail keeps its INIT lines, as Lambda's does

@@ -31,6 +31,7 @@ from bench.emulator.errors import (
 from bench.emulator.event_config_api import EventConfigApi
 from bench.emulator.functions import Config, Function, Registry, now_stamp, parse_ref
 from bench.emulator.invoke import Invoker
+from bench.emulator.provisioned_api import ProvisionedApi
 from bench.emulator.versions import Version
 from bench.emulator.versions_api import VersionsApi
 from bench.lambda_limits import UNZIPPED_MAX_BYTES, ZIPPED_MAX_BYTES
@@ -114,6 +115,7 @@ class LambdaApi:
         self.invoker = Invoker(registry, sandboxes, UnreservedPool(self.account))
         self.code_urls = CodeUrls(self._package_path)
         self.versions = VersionsApi(registry, self._fn, self._published)
+        self.provisioned = ProvisionedApi(registry, self._fn, sandboxes)
         self.event_configs = EventConfigApi(
             self.invoker.events,
             self._fn,
@@ -162,6 +164,7 @@ class LambdaApi:
             ("GET", "/2016-08-19/account-settings", self.account_settings, "GetAccountSettings"),
             ("GET", "/2016-08-19/account-settings/", self.account_settings, "GetAccountSettings"),
             *self.versions.routes(),
+            *self.provisioned.routes(),
             *self.event_configs.routes(),
             # Code.Location: presigned by the URL itself, so the server skips SigV4 there.
             ("GET", CODE_PREFIX + "{name}/{file}", self.code_urls.serve, "GetCodePackage"),
@@ -367,6 +370,7 @@ class LambdaApi:
             self.sandboxes.retire(fn.name, None, version=number)
             return _empty(204)
         self.registry.delete(fn)
+        self.provisioned.forget(fn.name)
         self.invoker.events.forget(fn.name)
         self.sandboxes.retire(fn.name, None)
         return _empty(204)

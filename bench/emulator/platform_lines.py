@@ -56,6 +56,7 @@ def init_start(
     function_version: str,
     instance_id: str,
     memory_mb: int,
+    init_type: str = "on-demand",
 ) -> str:
     if not json_format:
         return (
@@ -66,7 +67,7 @@ def init_start(
         "platform.initStart",
         epoch_ms,
         {
-            "initializationType": "on-demand",
+            "initializationType": init_type,
             "phase": "init",
             "runtimeVersion": runtime_version,
             "runtimeVersionArn": runtime_version_arn,

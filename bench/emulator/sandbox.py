@@ -23,6 +23,7 @@ from pathlib import Path
 from bench.emulator import cgroups, isolation
 from bench.emulator.capacity import HOST_RESERVE_VCPUS, Admission, Ticket, sandbox_capacity
 from bench.emulator.contracts import (
+    PROVISIONED,
     FunctionSpec,
     InvokeResult,
     LogSink,
@@ -215,7 +216,35 @@ class SandboxManager:
             "{kind: local, allow_unisolated: true})"
         )
 
-    async def _new_sandbox(self, spec: FunctionSpec) -> Sandbox:
+    async def provision(self, spec: FunctionSpec, count: int) -> str | None:
+        """Initialise `count` environments of `spec` ahead of any invocation, as provisioned
+        concurrency does: each through admission at its memory's CPU share (provisioned
+        init has no boost on AWS), with init type provisioned-concurrency. None once all
+        are ready, else why one failed (the others are stopped)."""
+
+        async def one() -> Sandbox | str:
+            ticket = await self._admit(cgroups.cpu_share(spec.memory_mb))
+            try:
+                sb = await self._new_sandbox(spec, init_type=PROVISIONED)
+                status, etype, _doc = await sb.wait_init()
+            finally:
+                ticket.release()
+            if status != "ready":
+                self._stop(sb)
+                return f"an environment's init ended with {status} {etype or ''}".strip()
+            return sb
+
+        results = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+        ready = [r for r in results if isinstance(r, Sandbox)]
+        failed = [str(r) for r in results if not isinstance(r, Sandbox)]
+        for sb in ready:
+            if failed:
+                self._stop(sb)
+            else:
+                self._release(sb)
+        return failed[0] if failed else None
+
+    async def _new_sandbox(self, spec: FunctionSpec, init_type: str = "on-demand") -> Sandbox:
         self._refuse_unisolated(spec)
         jail = self._isolation if self._isolation.available else None
         # Off the loop: the first sandbox of a runtime may fetch it or compile its bootstrap.
@@ -234,7 +263,9 @@ class SandboxManager:
         group = None
         if self._hierarchy is not None:
             group = cgroups.SandboxGroup(self._hierarchy, secrets.token_hex(8), spec.memory_mb)
-        sb = Sandbox(spec, launch, self._sink, group, jail)
+        if group is not None and init_type == PROVISIONED:
+            group.set_cpu(group.share)  # no init boost: the memory's share from the start
+        sb = Sandbox(spec, launch, self._sink, group, jail, init_type=init_type)
         # A sandbox whose runtime dies while idle leaves the pool at once (its cgroup too).
         sb.proc.exited.add_done_callback(lambda _: self._evict(sb))
         self._live.add(sb)
@@ -254,6 +285,8 @@ class SandboxManager:
             self._stop(sb)
             return
         self._idle[(sb.spec.name, sb.spec.revision_id)].append(sb)
+        if sb.init_type == PROVISIONED:
+            return  # kept until its configuration is deleted, however long it idles
         # The eviction policy says how long this idle period may last (bench.emulator.eviction).
         limits = [self._eviction.draw_idle_limit(self._draws)]
         if self._eviction.max_lifetime_s is not None:
