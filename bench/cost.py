@@ -24,6 +24,17 @@ PRICE_TABLE_DATE = "2026-08-01"
 PRICE_PER_GB_S = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
 PRICE_PER_REQUEST = 0.20 / 1_000_000
 PRICE_LOG_INGEST_PER_GB = 0.50
+# Provisioned concurrency: its environments cost per GB-s from enable to disable, rounded
+# up to 5 minutes; invocations on them cost less per GB-s than on demand.
+PRICE_PROVISIONED_PER_GB_S = {"x86_64": 0.0000041667, "arm64": 0.0000033334}
+PRICE_PROVISIONED_DURATION_PER_GB_S = {"x86_64": 0.0000097222, "arm64": 0.0000077778}
+PROVISIONED_BILLING_UNIT_S = 300
+TYPICAL_PROVISIONED_READY_S = 120.0  # AWS's allocation time, for the expected figure only
+# SnapStart on python and dotnet (Java's costs nothing extra): the snapshot's cache per
+# GB-s of memory, at least 3 hours per published version, and each restore per GB.
+PRICE_SNAPSTART_CACHE_PER_GB_S = 0.0000015046
+PRICE_SNAPSTART_RESTORE_PER_GB = 0.0001397998
+SNAPSTART_MIN_CACHE_S = 3 * 3600
 # Since 2025-08-01 the INIT phase is billed for on-demand ZIP functions on managed
 # runtimes, so a cold start bills Init Duration + Duration.
 INIT_BILLED = True
@@ -61,6 +72,9 @@ class CellEstimate:
     worst_usd: float
     log_bytes: int
     log_usd: float
+    # Provisioned environments and SnapStart's cache and restores (both in the totals).
+    levers_usd: float = 0.0
+    levers_worst_usd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,47 @@ def price_per_gb_s(architecture: str) -> float:
     return PRICE_PER_GB_S.get(architecture, PRICE_PER_GB_S["x86_64"])
 
 
+def _rounds(matrix: Matrix) -> int:
+    """Cold rounds: each publishes a version when the cell uses a lever."""
+    if matrix.strategy == "sequential":
+        return matrix.cold_starts
+    return math.ceil(matrix.cold_starts / matrix.burst)
+
+
+def _billed_units(seconds: float) -> float:
+    return math.ceil(seconds / PROVISIONED_BILLING_UNIT_S) * PROVISIONED_BILLING_UNIT_S
+
+
+def levers_cost(cell: Cell, matrix: Matrix) -> tuple[float, float]:
+    """(expected, worst) dollars of the cell's provisioned environments and SnapStart.
+
+    Provisioned: every round holds N environments from its PutProvisionedConcurrency
+    Config until the next round (the last one through the warm phase), each hold billed in
+    5-minute units; expected with AWS's usual allocation time, worst with the driver's
+    whole READY deadline plus every invocation at its timeout. SnapStart (python,
+    dotnet): each round's version caches a snapshot for at least 3 hours, and every cold
+    start restores it."""
+    from bench.levers import PROVISIONED_READY_TIMEOUT_S
+
+    gb = cell.memory_mb / 1024.0
+    rounds = _rounds(matrix)
+    expected = worst = 0.0
+    if cell.provisioned:
+        prices = PRICE_PROVISIONED_PER_GB_S
+        price = prices.get(cell.architecture, prices["x86_64"])
+        per_round = cell.provisioned * gb * price
+        expected = rounds * per_round * _billed_units(TYPICAL_PROVISIONED_READY_S)
+        round_s = PROVISIONED_READY_TIMEOUT_S + matrix.timeout_s
+        warm_s = matrix.warm_invocations * matrix.timeout_s
+        worst = per_round * (rounds * _billed_units(round_s) + _billed_units(warm_s))
+    if cell.snapstart == "on" and cell.family in ("python", "dotnet"):
+        cache = rounds * gb * SNAPSTART_MIN_CACHE_S * PRICE_SNAPSTART_CACHE_PER_GB_S
+        restores = matrix.cold_starts * gb * PRICE_SNAPSTART_RESTORE_PER_GB
+        expected += cache + restores
+        worst += cache + restores
+    return expected, worst
+
+
 def estimate_cell(cell: Cell, matrix: Matrix) -> CellEstimate:
     cold = matrix.cold_starts
     warm = matrix.warm_invocations
@@ -135,6 +190,7 @@ def estimate_cell(cell: Cell, matrix: Matrix) -> CellEstimate:
     log_usd = log_bytes / GB * PRICE_LOG_INGEST_PER_GB
     requests_usd = invocations * PRICE_PER_REQUEST
     price = price_per_gb_s(cell.architecture)
+    levers_usd, levers_worst_usd = levers_cost(cell, matrix)
     return CellEstimate(
         cell=cell.id,
         architecture=cell.architecture,
@@ -142,12 +198,14 @@ def estimate_cell(cell: Cell, matrix: Matrix) -> CellEstimate:
         cold_starts=cold,
         invocations=invocations,
         expected_gb_s=expected_gb_s,
-        expected_usd=expected_gb_s * price + requests_usd + log_usd,
+        expected_usd=expected_gb_s * price + requests_usd + log_usd + levers_usd,
         worst_gb_s=worst_gb_s,
         worst_usd=worst_gb_s * price + requests_usd
-        + worst_log_bytes / GB * PRICE_LOG_INGEST_PER_GB,
+        + worst_log_bytes / GB * PRICE_LOG_INGEST_PER_GB + levers_worst_usd,
         log_bytes=log_bytes,
         log_usd=log_usd,
+        levers_usd=levers_usd,
+        levers_worst_usd=levers_worst_usd,
     )
 
 
@@ -158,6 +216,17 @@ def estimate_matrix(matrix: Matrix, source: str = "the matrix") -> Estimate:
         f"Worst case: every invocation runs to timeout_s ({matrix.timeout_s} s) and every "
         f"cold start spends the {INIT_LIMIT_S:.0f} s init limit.",
     ]
+    if any(c.provisioned for c in matrix.cells()):
+        notes.append(
+            "Levers: provisioned environments at their GB-s price for every round, in "
+            f"{PROVISIONED_BILLING_UNIT_S // 60}-minute units (expected: "
+            f"{TYPICAL_PROVISIONED_READY_S:.0f} s to allocate)."
+        )
+    if any(c.snapstart == "on" for c in matrix.cells()):
+        notes.append(
+            "Levers: SnapStart's snapshot cache (3 h minimum per version) and restores "
+            "(python, dotnet; none for java)."
+        )
     if matrix.target.kind == "local":
         notes.append("Target is local: this run costs nothing; figures are what AWS would bill.")
     return Estimate(
@@ -188,18 +257,22 @@ def format_estimate(est: Estimate) -> Table:
     )
     table.add_column("cell", overflow="fold")
     table.add_column("arch")
-    for name in ("calls", "GB-s", "expected", "GB-s worst", "worst case", "logs"):
+    levers = any(c.levers_worst_usd for c in est.cells)
+    names = ("calls", "GB-s", "expected", "GB-s worst", "worst case", "logs")
+    for name in (*names, "levers") if levers else names:
         table.add_column(name, justify="right", no_wrap=True)
     for c in est.cells:
-        table.add_row(
+        row = [
             c.cell, c.architecture, str(c.invocations), f"{c.expected_gb_s:.3f}",
             usd(c.expected_usd), f"{c.worst_gb_s:.1f}", usd(c.worst_usd), usd(c.log_usd),
-        )
+        ]  # fmt: skip
+        table.add_row(*row, *([usd(c.levers_usd)] if levers else []))
     table.add_section()
-    table.add_row(
+    total = [
         "total", "", str(est.invocations), f"{est.expected_gb_s:.3f}", usd(est.expected_usd),
         f"{est.worst_gb_s:.1f}", usd(est.worst_case_usd), usd(est.log_usd),
-    )
+    ]  # fmt: skip
+    table.add_row(*total, *([usd(sum(c.levers_usd for c in est.cells))] if levers else []))
     return table
 
 

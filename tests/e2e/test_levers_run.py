@@ -1,0 +1,83 @@
+"""The levers, measured end to end on the local target: a `provisioned: [0, 2]` matrix and
+its estimate."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.cost import estimate_matrix
+from bench.matrix import load_matrix
+from bench.run import RunOptions, run_matrix
+
+pytestmark = pytest.mark.e2e
+
+MATRIX = """\
+name: provisioned
+target: {kind: local}
+runtimes: [python3.12]
+memory_mb: [512]
+provisioned: [0, 2]
+cold_starts: 8
+burst: 4
+warm_invocations: 3
+timeout_s: 10
+budget_usd: 0.5
+"""
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(file=open(os.devnull, "w"), width=160)
+
+
+def test_provisioned_cells_start_two_environments_ahead_and_the_rest_on_demand(
+    workdir: Path,
+) -> None:
+    (workdir / "m.yaml").write_text(MATRIX)
+    outcome = run_matrix(RunOptions(matrix_path=Path("m.yaml")), console=_console())
+    assert outcome.status == "complete", outcome
+
+    manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
+    cells = manifest["cells"]
+    assert set(cells) == {"python3.12-512mb-x86_64-none", "python3.12-512mb-x86_64-none-pc2"}
+    assert cells["python3.12-512mb-x86_64-none-pc2"]["provisioned"] == 2
+    assert cells["python3.12-512mb-x86_64-none"]["provisioned"] == 0
+    records = [
+        json.loads(line)
+        for line in (outcome.run_dir / "invocations.jsonl").read_text().splitlines()
+    ]
+    pc = [r for r in records if r["cell"].endswith("-pc2")]
+    assert all(r["provisioned"] == 2 and r["snapstart"] == "off" for r in pc)
+    for round_ in (1, 2):  # two bursts of 4: 2 provisioned, 2 on demand, each round
+        burst = [r for r in pc if r["phase"] == "cold" and r["round"] == round_]
+        kinds = Counter(r["start_type"] for r in burst)
+        assert kinds == {"provisioned": 2, "cold": 2}, burst
+        for r in burst:
+            assert r["sandbox_invocation"] == 1 and r["status"] == "success"
+            # No Init Duration on a provisioned environment: its init was no invocation's.
+            assert (r["init_duration_ms"] is None) == (r["start_type"] == "provisioned")
+        assert len({r["sandbox_id"] for r in burst}) == 4
+    first, second = ({r["sandbox_id"] for r in pc if r["round"] == n} for n in (1, 2))
+    assert not first & second  # each round's version has environments of its own
+    on_demand = [r for r in records if not r["cell"].endswith("-pc2")]
+    assert Counter(r["start_type"] for r in on_demand if r["phase"] == "cold") == {"cold": 8}
+    assert manifest["start_types"]["provisioned"] == 4
+
+    # The estimate prices the provisioned environments on top of the invocations.
+    estimate = estimate_matrix(load_matrix(workdir / "m.yaml"))
+    by_cell = {c.cell: c for c in estimate.cells}
+    plain, provisioned = by_cell["python3.12-512mb-x86_64-none"], by_cell[
+        "python3.12-512mb-x86_64-none-pc2"
+    ]
+    assert plain.levers_usd == 0 and provisioned.levers_usd > 0
+    # Two rounds x 2 environments x 0.5 GB x one 5-minute unit at the provisioned price.
+    assert provisioned.levers_usd == pytest.approx(2 * 2 * 0.5 * 300 * 0.0000041667)
+    assert provisioned.expected_usd == pytest.approx(plain.expected_usd + provisioned.levers_usd)
+    assert manifest["cost"]["estimate_usd"] == pytest.approx(estimate.expected_usd, abs=1e-6)
