@@ -5,16 +5,35 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
+from bench.progress_log import LogLines
+
 
 class RunProgress:
     """Thread-safe counters for deploy, cells, invocations and log collection."""
 
-    def __init__(self, console: Any, *, cells: int, rounds: int, invocations: int) -> None:
+    def __init__(
+        self,
+        console: Any,
+        *,
+        cells: int,
+        rounds: int,
+        invocations: int,
+        started: float | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        # Not a terminal (a CI log, a file): plain lines instead of bars (bench.progress_log).
+        self._lines: LogLines | None = None
+        if not console.is_terminal:
+            totals = {"deploy": cells, "cells": cells, "invocations": invocations,
+                      "rounds": rounds, "logs": None}  # fmt: skip
+            self._lines = LogLines(console, totals, started or time.monotonic())
+            return
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -32,7 +51,6 @@ class RunProgress:
             console=console,
             transient=False,
         )
-        self._lock = threading.Lock()
         self._tasks = {
             "deploy": self._progress.add_task("deploy functions", total=cells, note=""),
             "cells": self._progress.add_task("cells measured", total=cells, note=""),
@@ -44,6 +62,9 @@ class RunProgress:
         }
 
     def advance(self, task: str, amount: int = 1, note: str | None = None) -> None:
+        if self._lines is not None:
+            self._lines.advance(task, amount, note)
+            return
         with self._lock:
             extra: dict[str, Any] = {"note": note} if note is not None else {}
             self._progress.update(self._tasks[task], advance=amount, **extra)
@@ -51,6 +72,9 @@ class RunProgress:
     def set(
         self, task: str, completed: int, total: int | None = None, note: str | None = None
     ) -> None:
+        if self._lines is not None:
+            self._lines.set(task, completed, total)
+            return
         with self._lock:
             extra: dict[str, Any] = {"note": note} if note is not None else {}
             if total is not None:
@@ -58,7 +82,10 @@ class RunProgress:
             self._progress.update(self._tasks[task], completed=completed, visible=True, **extra)
 
     def __enter__(self) -> RunProgress:
-        self._progress.start()
+        if self._lines is not None:
+            self._lines.start()
+        else:
+            self._progress.start()
         return self
 
     def __exit__(
@@ -67,7 +94,10 @@ class RunProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._progress.stop()
+        if self._lines is not None:
+            self._lines.stop()
+        else:
+            self._progress.stop()
 
 
 @contextmanager

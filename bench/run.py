@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from bench.matrix import Cell, Matrix, load_matrix, parse_matrix
 from bench.naming import resource_tags
 from bench.pacing import RateLimiter
 from bench.progress import RunProgress, sigint_stops
+from bench.progress_log import start_line
 from bench.recording import Prior, Recorder
 from bench.results import read_manifest, read_records
 from bench.target import Target, build_platform, open_target
@@ -59,6 +61,7 @@ class RunOptions:
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
+    started: float = field(default_factory=time.monotonic)  # elapsed time in progress lines
 
 
 @dataclass
@@ -134,6 +137,9 @@ def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
     check_budget(estimate, matrix.budget_usd, options.accept_cost, source=source)
     prior = _load_prior(options, matrix) if options.resume else None
     cells = matrix.cells()
+    if console is not None:
+        line = start_line(matrix.name, len(cells), estimate.invocations, options.started)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     artifacts = build_artifacts(matrix, cells)
     with open_target(
         matrix,
@@ -239,6 +245,7 @@ class Experiment:
                     cells=len(pending),
                     rounds=len(list(cold_plan(self.matrix))) * len(pending),
                     invocations=per_cell * len(pending),
+                    started=self.options.started,
                 ) as progress,
             ):
                 self.progress = progress

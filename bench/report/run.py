@@ -9,12 +9,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.report import charts
+from bench.report.disclosure import local_disclosure
 from bench.report.html import number, render, svg
 from bench.report.load import LoadedRun, load_run, matrix_name
 from bench.results.schema import START_TYPES, STATUSES
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     import pandas as pd
+    from rich.console import RenderableType
     from rich.table import Table
 
 STATUS_BANNERS = {
@@ -146,6 +150,7 @@ def page_context(loaded: LoadedRun, summary: pd.DataFrame) -> dict[str, Any]:
         "matrix_name": matrix_name(loaded.manifest),
         "status": manifest["status"],
         "banner": banner,
+        "local_note": local_disclosure(manifest, len(inv)),
         "started": manifest.get("started"),
         "finished": manifest.get("finished") or "–",
         "tool_version": (manifest.get("tool") or {}).get("version", "?"),
@@ -190,34 +195,57 @@ def render_run(run_dir: Path, reports_dir: Path, *, lenient: bool = False) -> Pa
     return path
 
 
-def summary_table(run_dir: Path) -> Table:
-    """The per-cell summary of a run directory, for the terminal."""
+def summary_table(run_dir: Path) -> RenderableType:
+    """The per-cell summary of a run directory for the terminal: first what the local
+    target could not do (the report banner's words), then the table, fitted to the width
+    it is printed at."""
+    from bench.report.terminal import summary_with_disclosure
     from bench.results import load_run as read_run
     from bench.stats import cell_summary
 
-    return format_summary_table(cell_summary(read_run(Path(run_dir)).invocations))
+    loaded = read_run(Path(run_dir))
+    summary = cell_summary(loaded.invocations)
+    return summary_with_disclosure(
+        local_disclosure(dict(loaded.manifest), len(loaded.invocations)),
+        lambda drop: format_summary_table(summary, drop=drop),
+    )
 
 
-def format_summary_table(summary: pd.DataFrame) -> Table:
-    """Per-cell summary for the terminal (the driver prints it at the end of `bench run`)."""
+# The terminal table's columns after cell and flags, in the order they are dropped
+# when the terminal is too narrow for all of them (least needed first).
+SUMMARY_COLUMNS = {
+    "cold/warm": "cold/\nwarm", "init p50": "init\np50", "95% CI": "95% CI",
+    "init p99": "init\np99", "cold lat p50": "cold lat\np50", "warm p50": "warm\np50",
+    "max MB": "max\nMB", "$/M": "$/M",
+}  # fmt: skip
+DROP_ORDER = ("$/M", "max MB", "warm p50", "init p99", "95% CI", "cold lat p50")
+
+
+def format_summary_table(summary: pd.DataFrame, drop: Collection[str] = ()) -> Table:
+    """Per-cell summary for the terminal (the driver prints it at the end of `bench run`);
+    `drop` leaves out columns by their SUMMARY_COLUMNS name."""
     from rich.table import Table
 
     table = Table(title="Cold starts per cell (ms)", title_justify="left", padding=(0, 1))
-    # Numbers never wrap; on a narrow terminal the cell id folds instead.
-    table.add_column("cell", overflow="fold", min_width=12)
-    table.add_column("flags", overflow="fold", min_width=8)  # before numbers: never cut
-    for name in ("cold/\nwarm", "init\np50", "95% CI", "init\np99", "cold lat\np50",
-                 "warm\np50", "max\nMB", "$/M"):  # fmt: skip
-        table.add_column(name, justify="right", no_wrap=True)
+    # Numbers never wrap; on a narrow terminal the cell id and the flags fold instead.
+    table.add_column("cell", overflow="fold", min_width=14)
+    table.add_column("flags", overflow="fold", min_width=14)  # before numbers: never cut
+    shown = [name for name in SUMMARY_COLUMNS if name not in drop]
+    for name in shown:
+        table.add_column(SUMMARY_COLUMNS[name], justify="right", no_wrap=True)
     for row in summary.to_dict("records"):
         ci = (f"{number(row['init_p50_ci_low'], 0)}–{number(row['init_p50_ci_high'], 0)}"
               if not math.isnan(row["init_p50_ci_low"]) else "–")  # fmt: skip
-        table.add_row(
-            str(row["cell"]), _flags(row), f"{row['n_cold']}/{row['n_warm']}",
-            number(row["init_p50"], 0), ci, number(row["init_p99"], 0),
-            number(row["cold_latency_p50"], 0), number(row["warm_duration_p50"], 2),
-            number(row["max_memory_used_mb"], 0), number(row["cost_per_million_usd"], 2),
-        )  # fmt: skip
+        values = {
+            "cold/warm": f"{row['n_cold']}/{row['n_warm']}",
+            "init p50": number(row["init_p50"], 0), "95% CI": ci,
+            "init p99": number(row["init_p99"], 0),
+            "cold lat p50": number(row["cold_latency_p50"], 0),
+            "warm p50": number(row["warm_duration_p50"], 2),
+            "max MB": number(row["max_memory_used_mb"], 0),
+            "$/M": number(row["cost_per_million_usd"], 2),
+        }  # fmt: skip
+        table.add_row(str(row["cell"]), _flags(row), *(values[name] for name in shown))
     return table
 
 
