@@ -198,6 +198,8 @@ class InvokeOutcome:
     launch_skew_ms: float | None = None
     queued_ms: float | None = None  # the target's X-Bench-Queued-Ms; None when it is silent
     contention: list[str] | None = None  # the target's X-Bench-Contention; None when silent
+    error_message: str | None = None  # the function's errorMessage, or the API's message
+    body: bytes = b""  # the function's answer as sent (a user's function's is kept in part)
 
 
 @dataclass
@@ -334,6 +336,7 @@ def _outcome_from_error(exc: Exception, send_ns: int, latency_ms: float) -> Invo
             status="throttled" if throttled else "error",
             request_id=meta.get("RequestId") or None,
             error_type=code,
+            error_message=str(exc.response.get("Error", {}).get("Message") or "") or None,
         )
     if isinstance(exc, ReadTimeoutError):
         return InvokeOutcome(send_ns, latency_ms, "timeout", error_type="Client.ReadTimeout")
@@ -363,6 +366,8 @@ def _outcome_from_response(
             error_type=error_type or response["FunctionError"],
             response=None,
             tail_lines=tail,
+            error_message=message or None,
+            body=body,
         )
     answer = document if isinstance(document, dict) else None
     # The fixture answers a malformed event with an error document, not a crash.
@@ -375,4 +380,5 @@ def _outcome_from_response(
         error_type=str(answer["error_type"]) if refused and answer else None,
         response=answer,
         tail_lines=tail,
+        body=body,
     )

@@ -30,6 +30,34 @@ def tail_report(outcome: InvokeOutcome) -> tuple[PlatformRecord, str] | None:
     return report_in_tail(outcome.tail_lines, outcome.request_id)
 
 
+# Errors Lambda gives when the function's code could not be loaded: init errors.
+INIT_ERROR_TYPES = frozenset({
+    "Runtime.ImportModuleError", "Runtime.UserCodeSyntaxError", "Runtime.HandlerNotFound",
+    "Runtime.MalformedHandlerName", "Runtime.InitError",
+})  # fmt: skip
+RESPONSE_EXCERPT_CHARS = 512
+ERROR_MESSAGE_CHARS = 1000
+
+
+def error_phase(outcome: InvokeOutcome) -> str | None:
+    """`init` when the function failed before its handler ran (its module did not load,
+    its init crashed or timed out), `invoke` when it failed after; None when it did not
+    fail, or the platform refused the call (throttled)."""
+    if outcome.status in ("success", "throttled"):
+        return None
+    if outcome.error_type in INIT_ERROR_TYPES:
+        return "init"
+    if "INIT phase" in (outcome.error_message or ""):
+        return "init"
+    for line in outcome.tail_lines:
+        text = line.replace(" ", "")
+        if line.startswith("INIT_REPORT") and "Status:" in line:
+            return "init"
+        if '"platform.initReport"' in text and '"status":"success"' not in text:
+            return "init"
+    return "invoke"
+
+
 def make_record(
     *,
     run_id: str,
@@ -38,9 +66,20 @@ def make_record(
     round_: int,
     seq: int,
     outcome: InvokeOutcome,
+    event: str | None = None,
+    invoke_via: str = "sdk",
 ) -> dict[str, Any]:
-    """One invocations.jsonl record with every key; REPORT fields from the Tail if any."""
-    response = outcome.response or {}
+    """One invocations.jsonl record with every key; REPORT fields from the Tail if any.
+
+    A user's function's answer is not the fixture's: nothing is read from it but an
+    excerpt, kept to show what the handler did with its event."""
+    own = cell.function is not None
+    response = {} if own else (outcome.response or {})
+    excerpt = None
+    if own and outcome.body:
+        excerpt = outcome.body[: RESPONSE_EXCERPT_CHARS * 4].decode("utf-8", "replace")
+        excerpt = excerpt[:RESPONSE_EXCERPT_CHARS]
+    message = outcome.error_message[:ERROR_MESSAGE_CHARS] if outcome.error_message else None
     init_end, invoke_start = response.get("init_end_ms"), response.get("invoke_start_ms")
     gap = (
         float(invoke_start) - float(init_end)
@@ -79,6 +118,12 @@ def make_record(
         "contention": outcome.contention,
         "provisioned": cell.provisioned,
         "snapstart": cell.snapstart,
+        "function": cell.function,
+        "event": event,
+        "invoke_via": invoke_via,
+        "error_message": message if outcome.status != "success" else None,
+        "error_phase": error_phase(outcome),
+        "response_excerpt": excerpt,
     }
     record = cast(dict[str, Any], typed)
     found = tail_report(outcome)
@@ -110,6 +155,12 @@ def apply_report(record: dict[str, Any], report: PlatformRecord, source: str) ->
 
 def classify(record: dict[str, Any], proactive_threshold_ms: float) -> str:
     init = record.get("init_duration_ms")
+    if record.get("function") is not None:
+        # A user's function does not report its sandbox: the platform's REPORT line is the
+        # one signal, an Init Duration for a cold start and none for a warm one.
+        if not record["report_sources"]:
+            return "unknown"
+        return "cold" if init is not None else "warm"
     nth = record.get("sandbox_invocation")
     gap = record.get("init_to_invoke_gap_ms")
     if nth == 1 and init is None and record.get("restore_duration_ms") is not None:

@@ -125,6 +125,10 @@ class FunctionSpec:
     zipped_bytes: int
     sha256: str
     artifact_bucket: str | None = None
+    # The user's function's own variables (functions:), kept beside BENCH_COLD_TOKEN.
+    environment: dict[str, str] = field(default_factory=dict)
+    layers: list[str] = field(default_factory=list)
+    vpc_config: dict[str, Any] | None = None
 
     @classmethod
     def for_cell(
@@ -138,6 +142,9 @@ class FunctionSpec:
         role_arn: str,
         tags: dict[str, str],
         artifact_bucket: str | None = None,
+        environment: dict[str, str] | None = None,
+        layers: list[str] | None = None,
+        vpc_config: dict[str, Any] | None = None,
     ) -> FunctionSpec:
         """The function that measures `cell` with its built deployment package."""
         return cls(
@@ -155,6 +162,9 @@ class FunctionSpec:
             zipped_bytes=artifact.zipped_bytes,
             sha256=artifact.sha256,
             artifact_bucket=artifact_bucket,
+            environment=dict(environment or {}),
+            layers=list(layers or []),
+            vpc_config=vpc_config,
         )
 
 
@@ -195,7 +205,17 @@ def deploy_function(cp: ControlPlane, spec: FunctionSpec) -> None:
     wait_settled(cp, spec.name, spec.cell_id)
 
 
+def cold_environment(environment: dict[str, str] | None, token: str) -> dict[str, Any]:
+    """The function's own variables with the token whose change forces cold starts."""
+    return {"Variables": {**(environment or {}), "BENCH_COLD_TOKEN": token}}
+
+
 def _create(cp: ControlPlane, spec: FunctionSpec, code: dict[str, Any]) -> None:
+    extra: dict[str, Any] = {}
+    if spec.layers:
+        extra["Layers"] = spec.layers
+    if spec.vpc_config:
+        extra["VpcConfig"] = spec.vpc_config
     cp.call(
         lambda: cp.lambda_client.create_function(
             FunctionName=spec.name,
@@ -206,9 +226,10 @@ def _create(cp: ControlPlane, spec: FunctionSpec, code: dict[str, Any]) -> None:
             Timeout=spec.timeout_s,
             MemorySize=spec.memory_mb,
             Architectures=[spec.architecture],
-            Environment={"Variables": {"BENCH_COLD_TOKEN": "deploy"}},
+            Environment=cold_environment(spec.environment, "deploy"),
             Tags=spec.tags,
             Publish=False,
+            **extra,
         ),
         "CreateFunction",
         spec.cell_id,
@@ -257,11 +278,18 @@ def _code_location(cp: ControlPlane, spec: FunctionSpec) -> dict[str, Any]:
     return {"ZipFile": spec.zip_path.read_bytes()}
 
 
-def bump(cp: ControlPlane, name: str, token: str, cell_id: str | None = None) -> None:
-    """A new environment variable value: the next invokes land on fresh sandboxes."""
+def bump(
+    cp: ControlPlane,
+    name: str,
+    token: str,
+    cell_id: str | None = None,
+    environment: dict[str, str] | None = None,
+) -> None:
+    """A new environment variable value: the next invokes land on fresh sandboxes. The
+    function's own `environment` is sent again, since the call replaces them all."""
     cp.call(
         lambda: cp.lambda_client.update_function_configuration(
-            FunctionName=name, Environment={"Variables": {"BENCH_COLD_TOKEN": token}}
+            FunctionName=name, Environment=cold_environment(environment, token)
         ),
         "UpdateFunctionConfiguration",
         cell_id,

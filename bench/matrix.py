@@ -35,7 +35,7 @@ SCHEMA_VERSION = 1
 SUPPORTED_RUNTIMES = creatable()
 ARCHITECTURES = ("x86_64", "arm64")
 PACKAGE_KINDS = ("inert", "imported")
-PackageKind = Literal["none", "inert", "imported", "requirements"]
+PackageKind = Literal["none", "inert", "imported", "requirements", "function"]
 Snapstart = Literal["off", "on"]
 
 
@@ -136,7 +136,142 @@ class Package(_Strict):
         return value
 
 
+FUNCTION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?$"
+)
+
+
+class FunctionEntry(_Strict):
+    """One of the user's functions: its code here (`code`), or a deployed one (`from`)."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True
+    )
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
+    code: str | None = None  # a directory or a .zip
+    from_: str | None = Field(None, alias="from")  # arn:aws:lambda:...:function:NAME[:QUALIFIER]
+    handler: str | None = None
+    runtime: str | None = None
+    runtimes: list[str] | None = None
+    # requirements.txt (python) or the directory of package.json + lock file (nodejs);
+    # default: found in the code directory, as SAM finds them.
+    dependencies: str | None = None
+    environment: dict[str, str] = {}
+    timeout_s: StrictCount | None = Field(None, ge=1, le=TIMEOUT_MAX_S)
+    layers: list[str] = []
+    event: str | list[str] | None = None  # JSON file(s), sent round-robin
+    invoke_via: Literal["sdk", "url"] = "sdk"
+    vpc: bool = False  # `from:` only: clone the original's VpcConfig too
+
+    @property
+    def runtime_list(self) -> list[str]:
+        if self.runtimes is not None:
+            return list(self.runtimes)
+        return [self.runtime] if self.runtime else []
+
+    @property
+    def events(self) -> list[str]:
+        if self.event is None:
+            return []
+        return [self.event] if isinstance(self.event, str) else list(self.event)
+
+    @field_validator("code", "dependencies")
+    @classmethod
+    def _path(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        path = _resolve(value, info)
+        if not path.exists():
+            raise ValueError(f"{value}: no such file or directory")
+        if info.field_name == "code" and path.is_file() and path.suffix != ".zip":
+            raise ValueError(f"{value}: expected a directory or a .zip")
+        return str(path)
+
+    @field_validator("event")
+    @classmethod
+    def _events(cls, value: str | list[str] | None, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        files = [value] if isinstance(value, str) else value
+        if not files:
+            raise ValueError("must name at least one JSON file (or be removed)")
+        resolved = []
+        for i, name in enumerate(files):
+            path = _resolve(name, info)
+            where = f"[{i}] " if isinstance(value, list) else ""
+            if not path.is_file():
+                raise ValueError(f"{where}{name}: no such file")
+            try:
+                import json
+
+                json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{where}{name}: not a JSON document ({exc})") from None
+            resolved.append(str(path))
+        return resolved[0] if isinstance(value, str) else resolved
+
+    @field_validator("runtimes")
+    @classmethod
+    def _runtimes(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("must list at least one runtime")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a runtime twice")
+        for i, runtime in enumerate(value):
+            why = refusal(runtime, (info.context or {}).get("today"))
+            if why is not None:
+                raise ValueError(f"[{i}] {why}")
+        return value
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            why = refusal(value, (info.context or {}).get("today"))
+            if why is not None:
+                raise ValueError(why)
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> FunctionEntry:
+        if (self.code is None) == (self.from_ is None):
+            raise ValueError("give exactly one of code or from")
+        if self.runtime is not None and self.runtimes is not None:
+            raise ValueError("give runtime or runtimes, not both")
+        if self.from_ is not None:
+            if not FUNCTION_ARN.match(self.from_):
+                raise ValueError(
+                    "from: expected arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]"
+                )
+            given = [k for k in ("handler", "runtime", "runtimes", "dependencies", "layers")
+                     if getattr(self, k)]  # fmt: skip
+            if given:
+                raise ValueError(
+                    f"from: takes {', '.join(given)} from the deployed function; remove them"
+                )
+            return self
+        if self.vpc:
+            raise ValueError("vpc applies only with from:")
+        if not self.handler:
+            raise ValueError("handler is required with code")
+        if not self.runtime_list:
+            raise ValueError("runtime (or runtimes) is required")
+        return self
+
+
+def _resolve(value: str, info: ValidationInfo) -> Path:
+    """A path in the matrix is relative to the matrix file's directory."""
+    base = (info.context or {}).get("base_dir")
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    return path.resolve()
+
+
 class Filter(_Strict):
+    function: str | None = None
     runtime: str | None = None
     memory_mb: int | None = None
     architecture: str | None = None
@@ -156,7 +291,7 @@ class Matrix(_Strict):
     schema_version: Literal[1] = 1
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
     target: Target = LocalTarget()
-    runtimes: list[str]
+    runtimes: list[str] = []
     memory_mb: list[StrictCount]
     architectures: list[Literal["x86_64", "arm64"]] = ["x86_64"]
     package: Package = Package()
@@ -168,6 +303,8 @@ class Matrix(_Strict):
     # when the account can afford it and otherwise shares the unreserved pool.
     reserve: Literal["auto", "on", "off"] = "auto"
     timeout_s: StrictCount = Field(30, ge=1, le=TIMEOUT_MAX_S)
+    # The user's own functions (bench.functions), crossed with memory_mb and architectures.
+    functions: list[FunctionEntry] = []
     budget_usd: StrictNumber = Field(1.0, ge=0)
     # An invoke whose sandbox finished init longer ago than this is not a cold start.
     proactive_threshold_ms: StrictNumber = Field(1000.0, gt=0)
@@ -188,8 +325,6 @@ class Matrix(_Strict):
     @field_validator("runtimes")
     @classmethod
     def _runtimes(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        if not value:
-            raise ValueError("must list at least one runtime")
         today = (info.context or {}).get("today")
         for i, runtime in enumerate(value):
             why = refusal(runtime, today)
@@ -235,6 +370,19 @@ class Matrix(_Strict):
 
     @model_validator(mode="after")
     def _burst_fits(self) -> Matrix:
+        if not self.runtimes and not self.functions:
+            raise ValueError("runtimes: must list at least one runtime (or give functions)")
+        names = [f.name for f in self.functions]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"functions[{i}].name: {name!r} is listed twice")
+        if isinstance(self.target, LocalTarget):
+            for i, entry in enumerate(self.functions):
+                if entry.layers:
+                    raise ValueError(
+                        f"functions[{i}].layers: layers are AWS only; the local target "
+                        "cannot run them (remove layers or use an aws target)"
+                    )
         if self.burst > self.cold_starts:
             raise ValueError(f"burst ({self.burst}) exceeds cold_starts ({self.cold_starts})")
         for family in self.package.requirements:
@@ -253,15 +401,21 @@ class Matrix(_Strict):
         sizes = {float(s) for s in self.package.size_mb} | (
             {0.0} if self.package.requirements else set()
         )
-        kinds = set(self.package.kind) | (
-            {"none"} if 0 in self.package.size_mb else set()
-        ) | ({"requirements"} if self.package.requirements else set())
+        kinds = (
+            set(self.package.kind)
+            | ({"none"} if 0 in self.package.size_mb else set())
+            | ({"requirements"} if self.package.requirements else set())
+        )
         axes: dict[str, tuple[str, set[Any]]] = {
-            "runtime": ("runtimes", set(self.runtimes)),
+            "function": ("functions", {f.name for f in self.functions}),
+            "runtime": (
+                "runtimes",
+                set(self.runtimes) | {r for f in self.functions for r in f.runtime_list},
+            ),
             "memory_mb": ("memory_mb", set(self.memory_mb)),
             "architecture": ("architectures", set(self.architectures)),
-            "package_mb": ("package.size_mb", sizes),
-            "package_kind": ("package.kind", kinds),
+            "package_mb": ("package.size_mb", sizes | ({0.0} if self.functions else set())),
+            "package_kind": ("package.kind", kinds | ({"function"} if self.functions else set())),
             "provisioned": ("provisioned", set(self.provisioned)),
             "snapstart": ("snapstart", set(self.snapstart)),
         }
@@ -313,16 +467,50 @@ class Matrix(_Strict):
                     )
                     if not any(f.matches(cell) for f in self.exclude):
                         cells.append(cell)
+        return cells + self._function_cells()
+
+    def _function_cells(self) -> list[Cell]:
+        """Each function x its runtimes x memory x architecture, less `exclude`."""
+        cells = []
+        for entry in self.functions:
+            crossed = entry.runtimes is not None
+            for runtime, memory, arch in itertools.product(
+                entry.runtime_list or [""], self.memory_mb, self.architectures
+            ):
+                cell = Cell(
+                    function=entry.name,
+                    runtime_in_id=crossed,
+                    runtime=runtime,
+                    memory_mb=memory,
+                    architecture=arch,
+                    package_mb=0.0,
+                    package_kind="function",
+                )
+                if not any(f.matches(cell) for f in self.exclude):
+                    cells.append(cell)
         return cells
+
+    def function(self, name: str) -> FunctionEntry:
+        return next(f for f in self.functions if f.name == name)
+
+    def timeout_of(self, cell: Cell) -> int:
+        """The function timeout a cell runs with: its function's own, else the matrix's."""
+        if cell.function is not None:
+            own = self.function(cell.function).timeout_s
+            if own is not None:
+                return own
+        return self.timeout_s
 
 
 class Cell(_Strict):
-    runtime: str
+    runtime: str  # "" for a function cloned `from:` a deployed one until it is read
     memory_mb: int
     architecture: str
     package_mb: float
     package_kind: PackageKind
     requirements: tuple[str, ...] = ()
+    function: str | None = None  # the user's function this cell measures (functions:)
+    runtime_in_id: bool = False  # a function crossed over `runtimes:` names it in its id
     provisioned: int = 0  # provisioned concurrency on the version each round invokes
     snapstart: Snapstart = "off"
 
@@ -333,11 +521,15 @@ class Cell(_Strict):
 
     @property
     def family(self) -> str:
-        return runtime_family(self.runtime)
+        return runtime_family(self.runtime) if self.runtime else ""
 
     @property
     def id(self) -> str:
-        """Stable, readable cell id, e.g. `python3.12-512mb-x86_64-inert-5mb`."""
+        """Stable, readable cell id, e.g. `python3.12-512mb-x86_64-inert-5mb`, or for a
+        function `orders-512mb-x86_64` (`orders-python3.12-512mb-x86_64` when crossed)."""
+        if self.function is not None:
+            runtime = f"-{self.runtime}" if self.runtime_in_id else ""
+            return f"{self.function}{runtime}-{self.memory_mb}mb-{self.architecture}"
         size = f"{self.package_mb:g}mb"
         if self.package_kind == "none":
             pkg = "none"
@@ -356,6 +548,8 @@ class Cell(_Strict):
         """What determines the deployment package; memory never does."""
         # Architecture matters only where native code is built: installed dependencies,
         # and the OS-only runtimes' compiled bootstrap.
+        if self.function is not None:
+            return (self.runtime, "function", 0.0, (self.function,), self.architecture)
         native = self.package_kind == "requirements" or self.family == "provided"
         arch = self.architecture if native else "any"
         return (self.runtime, self.package_kind, self.package_mb, self.requirements, arch)
@@ -415,13 +609,20 @@ def _known_keys(parent: tuple[int | str, ...]) -> list[str]:
     return []
 
 
-def parse_matrix(data: Any, source: str = "<matrix>", *, today: date | None = None) -> Matrix:
+def parse_matrix(
+    data: Any,
+    source: str = "<matrix>",
+    *,
+    today: date | None = None,
+    base_dir: Path | None = None,
+) -> Matrix:
     """Validate a loaded mapping; raise InputError naming the source and field. `today`
-    (default: the UTC date) decides which runtimes AWS still creates functions on."""
+    (default: the UTC date) decides which runtimes AWS still creates functions on;
+    relative paths of functions are read from `base_dir` (the matrix file's directory)."""
     if not isinstance(data, dict):
         raise InputError(f"{source}: expected a mapping at the top level")
     try:
-        return Matrix.model_validate(data, context={"today": today})
+        return Matrix.model_validate(data, context={"today": today, "base_dir": base_dir})
     except ValidationError as exc:
         errors = exc.errors()
         # A misspelled key shows up twice: as an unknown key and as the required key it
@@ -452,4 +653,4 @@ def load_matrix(path: str | Path) -> Matrix:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise InputError(f"{path}:{where}: not valid YAML") from None
-    return parse_matrix(data, str(path))
+    return parse_matrix(data, str(path), base_dir=path.parent)

@@ -50,6 +50,23 @@ def cost_section(estimate: Any) -> dict[str, Any]:
     }
 
 
+def error_counts(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a cell's failed invocations were: how many failed at init and at invoke, and
+    how many of each error type (docs/results-format.md, cells.*.errors)."""
+    failed = [r for r in records if r["status"] in ("error", "timeout")]
+    by_type: dict[str, int] = {}
+    for record in failed:
+        kind = str(record.get("error_type") or record["status"])
+        by_type[kind] = by_type.get(kind, 0) + 1
+    return {
+        "invocations": len(records),
+        "failed": len(failed),
+        "init": sum(r.get("error_phase") == "init" for r in failed),
+        "invoke": sum(r.get("error_phase") != "init" for r in failed),
+        "by_type": dict(sorted(by_type.items())),
+    }
+
+
 class Recorder:
     """Owns the run directory's writer, the manifest and the records while a run works."""
 
@@ -125,6 +142,7 @@ class Recorder:
                 package_kind=cell.package_kind,
                 provisioned=cell.provisioned,
                 snapstart=cell.snapstart,
+                function=cell.function,
                 function_name=function_name(self.target.stage, self.run_rand, index),
                 artifact={
                     "sha256": artifact.sha256,
@@ -163,9 +181,10 @@ class Recorder:
         from bench.quality import verdict
 
         with self.lock:
-            contention = (r.get("contention") for r in self.records if r["cell"] == cell_id)
+            mine = [r for r in self.records if r["cell"] == cell_id]
+            contention = (r.get("contention") for r in mine)
             self.manifest["cells"][cell_id].update(
-                status=status, error=error, quality=verdict(contention)
+                status=status, error=error, quality=verdict(contention), errors=error_counts(mine)
             )
             self.save_manifest()
         if status == "failed":

@@ -113,14 +113,14 @@ def build_artifacts(matrix: Matrix, cells: list[Cell]) -> dict[str, Any]:
     """One package per distinct code (memory never changes the zip), checked against
     Lambda's size limits before anything is created. Requirements are installed for what
     the target really runs (see `build_platform`)."""
-    from bench.fixtures import build_artifact, check_limits
+    from bench.fixtures import build_cell, check_limits
 
     build_for = build_platform(matrix.target)
     by_code: dict[Any, Any] = {}
     artifacts = {}
     for cell in cells:
         if cell.code_key not in by_code:
-            by_code[cell.code_key] = build_artifact(cell, build_for=build_for)
+            by_code[cell.code_key] = build_cell(matrix, cell, build_for=build_for)
         artifacts[cell.id] = by_code[cell.code_key]
     bucket = getattr(matrix.target, "artifact_bucket", None)
     check_limits(artifacts, bucket)
@@ -277,11 +277,14 @@ class Experiment:
             if self.stop.is_set():
                 return
             artifact = self.artifacts[cell.id]
+            own = self.matrix.function(cell.function) if cell.function else None
             spec = FunctionSpec.for_cell(
                 cell,
                 artifact,
                 name=self.recorder.cell(cell.id)["function_name"],
-                timeout_s=self.matrix.timeout_s,
+                timeout_s=self.matrix.timeout_of(cell),
+                environment=own.environment if own else None,
+                layers=own.layers if own else None,
                 reserved_concurrency=None,  # taken per cell as it is measured
                 role_arn=role_arn,
                 tags=resource_tags(
@@ -292,7 +295,7 @@ class Experiment:
                 ),
                 artifact_bucket=self.target.artifact_bucket,
             )
-            if artifact.kind != "requirements":  # ours alone: no registry's code inside
+            if artifact.kind not in ("requirements", "function"):  # ours alone
                 self.target.vouch_for(artifact.sha256)
             try:
                 if not fresh:  # a killed run may have left the function half-measured

@@ -120,6 +120,9 @@ def _cell_records(
         "queued_ms": np.nan,
         "contention": [None] * n,  # as on AWS: the target does not say
         "provisioned": cell.provisioned, "snapstart": cell.snapstart,
+        "function": cell.function, "event": None, "invoke_via": "sdk",
+        "error_message": np.where(bad, "Error: Runtime exited with error: signal: killed", None),
+        "error_phase": np.where(bad, "invoke", None), "response_excerpt": None,
     })  # fmt: skip
 
 

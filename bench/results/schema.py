@@ -54,11 +54,17 @@ INVOCATION_KEYS: tuple[str, ...] = (
     "error_type", *REPORT_FIELDS, "sandbox_id",
     "sandbox_invocation", "init_to_invoke_gap_ms", "start_type", "report_sources",
     "launch_skew_ms", "queued_ms", "contention", "provisioned", "snapstart",
+    "function", "event", "invoke_via", "error_message", "error_phase", "response_excerpt",
 )  # fmt: skip
 INVOCATION_KEY_SET = frozenset(INVOCATION_KEYS)
 # Keys added after schema version 1 was first written: a record without them is read
 # with null there (nothing was measured), any other missing key is an error.
-ADDED_KEYS = ("queued_ms", "contention", "provisioned", "snapstart")
+ADDED_KEYS = (
+    "queued_ms", "contention", "provisioned", "snapstart",
+    "function", "event", "invoke_via", "error_message", "error_phase", "response_excerpt",
+)  # fmt: skip
+INVOKE_VIA = ("sdk", "url")
+ERROR_PHASES = ("init", "invoke")
 # How the loader types each column: integers never null, floats (NaN for null), and the
 # few-valued text columns as categories; the rest stay Python objects.
 INT_KEYS = ("memory_mb", "round", "seq", "client_send_ns")
@@ -69,7 +75,7 @@ FLOAT_KEYS = (
 )  # fmt: skip
 CATEGORY_KEYS = (
     "run", "cell", "runtime", "architecture", "package_kind", "phase", "status",
-    "error_type", "start_type", "snapstart",
+    "error_type", "start_type", "snapstart", "function", "invoke_via", "error_phase",
 )  # fmt: skip
 # Figures no run can produce below zero (readers refuse them, docs/results-format.md).
 NON_NEGATIVE_KEYS = (
@@ -114,6 +120,12 @@ class InvocationRecord(TypedDict):
     contention: list[str] | None  # reason codes of bench.emulator.hostload; [] none
     provisioned: int | None  # the cell's provisioned concurrency (0: on demand)
     snapstart: str | None  # the cell's SnapStart: "off" or "on"
+    function: str | None  # the user's function (functions:); None for a fixture
+    event: str | None  # the event file sent as the payload; None: the bench event
+    invoke_via: str | None  # INVOKE_VIA; None in records written before it existed
+    error_message: str | None
+    error_phase: str | None  # ERROR_PHASES; None when the invocation did not fail
+    response_excerpt: str | None  # a user's function's answer, first 512 characters
 
 
 def with_added_keys(record: dict[str, Any]) -> dict[str, Any]:
@@ -165,6 +177,8 @@ class CellEntry(TypedDict, total=False):
     status: str  # CELL_STATUSES
     error: str | None
     quality: dict[str, Any]  # bench.quality.verdict
+    function: str | None  # the user's function (functions:); None for a fixture
+    errors: dict[str, Any]  # bench.recording.error_counts
 
 
 class Manifest(TypedDict, total=False):
