@@ -200,6 +200,8 @@ class InvokeOutcome:
     contention: list[str] | None = None  # the target's X-Bench-Contention; None when silent
     error_message: str | None = None  # the function's errorMessage, or the API's message
     body: bytes = b""  # the function's answer as sent (a user's function's is kept in part)
+    # driver: lambda: how far the driver that fired it started from the planned instant
+    driver_skew_ms: float | None = None
 
 
 @dataclass

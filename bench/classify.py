@@ -68,6 +68,7 @@ def make_record(
     outcome: InvokeOutcome,
     event: str | None = None,
     invoke_via: str = "sdk",
+    region: str | None = None,
 ) -> dict[str, Any]:
     """One invocations.jsonl record with every key; REPORT fields from the Tail if any.
 
@@ -124,6 +125,8 @@ def make_record(
         "error_message": message if outcome.status != "success" else None,
         "error_phase": error_phase(outcome),
         "response_excerpt": excerpt,
+        "region": region,
+        "driver_skew_ms": outcome.driver_skew_ms,
     }
     record = cast(dict[str, Any], typed)
     found = tail_report(outcome)

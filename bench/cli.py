@@ -88,6 +88,10 @@ StageOpt = Annotated[
     str | None,
     typer.Option("--stage", help="Resource name stage: bench-<stage>-... (default dev)."),
 ]
+RegionsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--region", help="AWS region; repeat for several (default: AWS_REGION)."),
+]
 RegionOpt = Annotated[
     str | None, typer.Option("--region", help="AWS region (default: AWS_REGION / profile).")
 ]
@@ -363,7 +367,7 @@ def cleanup(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")
     ] = False,
-    region: RegionOpt = None,
+    region: RegionsOpt = None,
     profile: ProfileOpt = None,
     endpoint_url: EndpointOpt = None,
     artifact_bucket: Annotated[
@@ -395,7 +399,7 @@ def list_functions(
         int | None,
         typer.Option("--inactive-days", help="Only functions not invoked for N days."),
     ] = None,
-    region: RegionOpt = None,
+    region: RegionsOpt = None,
     profile: ProfileOpt = None,
     endpoint_url: EndpointOpt = None,
 ) -> None:
@@ -412,8 +416,10 @@ def list_functions(
 def iam_policy(
     stage: StageOpt = None,
     region: Annotated[
-        str, typer.Option("--region", help="Region the policy is scoped to ('*' for any).")
-    ] = "*",
+        list[str] | None,
+        typer.Option("--region", help="Region the policy is scoped to (default '*': any); "
+                     "repeat for several."),
+    ] = None,
     account: Annotated[
         str, typer.Option("--account", help="Account id the policy is scoped to ('*' for any).")
     ] = "*",
@@ -450,13 +456,14 @@ def iam_policy(
 
         policy = analyze_policy(
             functions=function or [], prefix=prefix, tagged=bool(parse_tags(tag or [])),
-            log_groups=log_group or [], region=region, account=account,
+            log_groups=log_group or [], region=(region or ["*"])[0], account=account,
         )  # fmt: skip
     elif function or prefix is not None or tag or log_group:
         raise InputError("--function, --prefix, --tag and --log-group go with --analyze")
     else:
         policy = harness_policy(
-            stage=stage or "dev", region=region, account=account, artifact_bucket=artifact_bucket
+            stage=stage or "dev", region=region or "*", account=account,
+            artifact_bucket=artifact_bucket,
         )
     typer.echo(json.dumps(policy, indent=2))
 

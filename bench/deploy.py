@@ -320,9 +320,10 @@ def wait_settled(cp: ControlPlane, name: str, cell_id: str | None = None) -> Non
         time.sleep(cp.poll_interval_s)
 
 
-def execution_role(target: Any) -> str:
+def execution_role(target: Any, regions: list[str] | None = None) -> str:
     """The role functions run as: the target's given one, or the stage's own, created
-    (least privilege, tagged) when missing."""
+    (least privilege, tagged) when missing. IAM is global: with several regions, the one
+    role may write the stage's log groups in each of them."""
     if target.role_arn is not None:
         return str(target.role_arn)
     from bench.iam import ensure_execution_role
@@ -330,7 +331,7 @@ def execution_role(target: Any) -> str:
     return ensure_execution_role(
         target.iam_client(),
         stage=target.stage,
-        region=target.region,
+        region=regions or target.region,
         account=target.account_id,
         tags={TAG_STAGE: target.stage},
     )

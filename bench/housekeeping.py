@@ -90,7 +90,7 @@ def cleanup(
     run_id: str | None = None,
     older_than: str | None = None,
     dry_run: bool = False,
-    region: str | None = None,
+    region: str | list[str] | None = None,
     profile: str | None = None,
     endpoint_url: str | None = None,
     artifact_bucket: str | None = None,
@@ -104,22 +104,27 @@ def cleanup(
         raise InputError(f"--run {run_id!r}: not a run id (<timestamp>-<name>-<6 hex>)")
     cutoff = datetime.now(UTC) - age if age else None
     result = CleanupResult(stage=stage, dry_run=dry_run)
-    with _open_for_cleanup(region, profile, endpoint_url, stage) as target:
-        cp = ControlPlane.from_target(target, RateLimiter(CONTROL_PLANE_RATE_PER_S))
-        wanted = name_pattern(stage, run_rand)
-        try:
-            _cleanup_functions(
-                cp, wanted=wanted, stage=stage, run_id=run_id, cutoff=cutoff, result=result
-            )
-            _cleanup_log_groups(cp, wanted, stage, cutoff, result)
-            if artifact_bucket:
-                _cleanup_packages(
-                    target.s3_client(), artifact_bucket, stage=stage, run_rand=run_rand,
-                    cutoff=cutoff, result=result,
-                )  # fmt: skip
-        except (ClientError, BotoCoreError) as exc:
-            raise TargetError(f"cleanup of stage {stage}: {exc}") from None
-        _cleanup_role(target, cp, stage, run_id, result)
+    regions = _region_list(region)
+    remaining: list[str] = []
+    for index, name in enumerate(regions):
+        with _open_for_cleanup(name, profile, endpoint_url, stage) as target:
+            cp = ControlPlane.from_target(target, RateLimiter(CONTROL_PLANE_RATE_PER_S))
+            wanted = name_pattern(stage, run_rand)
+            try:
+                _cleanup_functions(
+                    cp, wanted=wanted, stage=stage, run_id=run_id, cutoff=cutoff, result=result
+                )
+                _cleanup_log_groups(cp, wanted, stage, cutoff, result)
+                if artifact_bucket and index == 0:  # the bucket is one, whatever the region
+                    _cleanup_packages(
+                        target.s3_client(), artifact_bucket, stage=stage, run_rand=run_rand,
+                        cutoff=cutoff, result=result,
+                    )  # fmt: skip
+                remaining += _still_using_role(cp, stage, result)
+            except (ClientError, BotoCoreError) as exc:
+                raise TargetError(f"cleanup of stage {stage}: {exc}") from None
+            if index == len(regions) - 1:  # the role is global: kept while any region uses it
+                _cleanup_role(target, stage, run_id, result, remaining)
     return result
 
 
@@ -197,19 +202,29 @@ def _cleanup_packages(
             s3.delete_object(Bucket=bucket, Key=obj["Key"])
 
 
-def _cleanup_role(
-    target: Any, cp: ControlPlane, stage: str, run_id: str | None, result: CleanupResult
-) -> None:
-    if run_id:
-        return  # the role belongs to the stage, not to one run
+def _region_list(region: str | list[str] | None) -> list[str | None]:
+    """`--region` given once, several times, or not at all (the default region)."""
+    if region is None or isinstance(region, str):
+        return [region]
+    return list(dict.fromkeys(region)) or [None]
+
+
+def _still_using_role(cp: ControlPlane, stage: str, result: CleanupResult) -> list[str]:
+    """Whatever still runs as the role keeps it, whether or not we would have named it."""
     role_suffix = f":role/{execution_role_name(stage)}"
-    # Whatever still runs as the role keeps it, whether or not we would have named it.
-    remaining = [
+    return [
         fn["FunctionName"]
         for fn in _paginate(cp.lambda_client, "list_functions", "Functions")
         if fn["FunctionName"] not in result.functions
         and (name_pattern(stage).match(fn["FunctionName"]) or _runs_as(fn, role_suffix))
     ]
+
+
+def _cleanup_role(
+    target: Any, stage: str, run_id: str | None, result: CleanupResult, remaining: list[str]
+) -> None:
+    if run_id:
+        return  # the role belongs to the stage, not to one run
     if remaining:
         result.notes.append(
             f"role kept: {len(remaining)} function(s) still use it ({', '.join(remaining[:3])}"
@@ -267,12 +282,13 @@ class FunctionRow:
     # False when the credentials may not read the function's log group (the harness
     # policy grants only its own stage's): the last invocation is then unknown, not "never".
     logs_readable: bool = True
+    region: str | None = None  # set when several regions are listed
 
 
 def list_region_functions(
     *,
     inactive_days: int | None = None,
-    region: str | None = None,
+    region: str | list[str] | None = None,
     profile: str | None = None,
     endpoint_url: str | None = None,
 ) -> list[FunctionRow]:
@@ -281,26 +297,29 @@ def list_region_functions(
         datetime.now(UTC) - timedelta(days=inactive_days) if inactive_days is not None else None
     )
     rows = []
-    with _open_for_cleanup(region, profile, endpoint_url, "dev") as target:
-        cp = ControlPlane.from_target(target, RateLimiter(CONTROL_PLANE_RATE_PER_S))
-        try:
-            for fn in _paginate(cp.lambda_client, "list_functions", "Functions"):
-                readable, last = _last_invocation(cp, log_group_of(fn["FunctionName"]))
-                if cutoff and last and last > cutoff:
-                    continue
-                rows.append(
-                    FunctionRow(
-                        name=fn["FunctionName"],
-                        runtime=fn.get("Runtime"),
-                        memory_mb=fn.get("MemorySize"),
-                        last_modified=_parse_time(fn.get("LastModified")),
-                        last_invocation=last,
-                        logs_readable=readable,
+    regions = _region_list(region)
+    for name in regions:
+        with _open_for_cleanup(name, profile, endpoint_url, "dev") as target:
+            cp = ControlPlane.from_target(target, RateLimiter(CONTROL_PLANE_RATE_PER_S))
+            try:
+                for fn in _paginate(cp.lambda_client, "list_functions", "Functions"):
+                    readable, last = _last_invocation(cp, log_group_of(fn["FunctionName"]))
+                    if cutoff and last and last > cutoff:
+                        continue
+                    rows.append(
+                        FunctionRow(
+                            name=fn["FunctionName"],
+                            runtime=fn.get("Runtime"),
+                            memory_mb=fn.get("MemorySize"),
+                            last_modified=_parse_time(fn.get("LastModified")),
+                            last_invocation=last,
+                            logs_readable=readable,
+                            region=target.region if len(regions) > 1 else None,
+                        )
                     )
-                )
-        except (ClientError, BotoCoreError) as exc:
-            raise TargetError(f"listing functions: {exc}") from None
-    return sorted(rows, key=lambda r: r.name)
+            except (ClientError, BotoCoreError) as exc:
+                raise TargetError(f"listing functions: {exc}") from None
+    return sorted(rows, key=lambda r: (r.region or "", r.name))
 
 
 def _last_invocation(cp: ControlPlane, group: str) -> tuple[bool, datetime | None]:
@@ -332,10 +351,13 @@ def format_listing(rows: list[FunctionRow]) -> Any:
         return value.strftime("%Y-%m-%d %H:%M") if value else "never"
 
     table = Table(title=f"{len(rows)} function(s)")
-    for column in ("name", "runtime", "memory", "last modified", "last invocation"):
+    regional = any(row.region for row in rows)
+    columns = ("name", "runtime", "memory", "last modified", "last invocation")
+    for column in ("region", *columns) if regional else columns:
         table.add_column(column)
     for row in rows:
         memory = f"{row.memory_mb} MB" if row.memory_mb else "-"
         last = when(row.last_invocation) if row.logs_readable else "unknown (logs not readable)"
-        table.add_row(row.name, row.runtime or "-", memory, when(row.last_modified), last)
+        cells = (row.name, row.runtime or "-", memory, when(row.last_modified), last)
+        table.add_row(*((row.region or "-", *cells) if regional else cells))
     return table

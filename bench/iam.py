@@ -8,6 +8,7 @@ scope to a resource say so in their Sid.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from bench.aws_errors import error_code, error_message
@@ -17,6 +18,18 @@ from bench.naming import artifact_key_prefix, execution_role_name, function_pref
 POLICY_VERSION = "2012-10-17"
 INLINE_POLICY_NAME = "bench-logs"
 LAMBDA_SERVICE = "lambda.amazonaws.com"
+
+
+Regions = str | Sequence[str]
+
+
+def _each(region: Regions) -> list[str]:
+    """One region, or the regions a run measures at once."""
+    return [region] if isinstance(region, str) else list(region)
+
+
+def _one_or_list(values: list[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else values
 
 
 def _log_group_arn(stage: str, region: str, account: str) -> str:
@@ -42,7 +55,7 @@ def trust_policy() -> dict[str, Any]:
     }
 
 
-def execution_policy(stage: str, region: str, account: str) -> dict[str, Any]:
+def execution_policy(stage: str, region: Regions, account: str) -> dict[str, Any]:
     """What the benchmark functions themselves may do: write their own logs, nothing else.
 
     No logs:CreateLogGroup: the harness creates each group with a retention first, so a
@@ -55,7 +68,9 @@ def execution_policy(stage: str, region: str, account: str) -> dict[str, Any]:
                 "Sid": "WriteOwnLogs",
                 "Effect": "Allow",
                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": f"{_log_group_arn(stage, region, account)}:*",
+                "Resource": _one_or_list(
+                    [f"{_log_group_arn(stage, r, account)}:*" for r in _each(region)]
+                ),
             }
         ],
     }
@@ -63,15 +78,18 @@ def execution_policy(stage: str, region: str, account: str) -> dict[str, Any]:
 
 def harness_policy(
     stage: str,
-    region: str = "*",
+    region: Regions = "*",
     account: str = "*",
     artifact_bucket: str | None = None,
     artifact_prefix: str | None = None,
 ) -> dict[str, Any]:
     """The policy the harness's own credentials need to run, clean up and list a stage."""
     artifact_prefix = artifact_prefix or artifact_key_prefix(stage)
-    functions = f"arn:aws:lambda:{region}:{account}:function:{function_prefix(stage)}*"
-    groups = _log_group_arn(stage, region, account)
+    regions = _each(region)
+    functions = _one_or_list(
+        [f"arn:aws:lambda:{r}:{account}:function:{function_prefix(stage)}*" for r in regions]
+    )
+    groups = [_log_group_arn(stage, r, account) for r in regions]
     role = _role_arn(stage, account)
     statements: list[dict[str, Any]] = [
         {
@@ -117,7 +135,7 @@ def harness_policy(
                 "logs:FilterLogEvents",
                 "logs:GetLogEvents",
             ],
-            "Resource": [groups, f"{groups}:*"],
+            "Resource": [x for g in groups for x in (g, f"{g}:*")],
         },
         {
             # DescribeLogGroups is authorised against the account's log groups as a whole;
@@ -244,7 +262,7 @@ def analyze_policy(
 
 
 def ensure_execution_role(
-    iam_client: Any, *, stage: str, region: str, account: str, tags: dict[str, str]
+    iam_client: Any, *, stage: str, region: Regions, account: str, tags: dict[str, str]
 ) -> str:
     """The stage's execution role ARN, creating the role and its inline policy if missing.
 

@@ -79,6 +79,24 @@ class Eviction(_Strict):
         return self
 
 
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+Regions = list[str] | None
+
+
+def _check_regions(value: list[str] | None) -> list[str] | None:
+    """`regions: [...]`: each a region name, none twice; cells run in all at once."""
+    if value is None:
+        return None
+    if not value:
+        raise ValueError("must list at least one region (or be removed)")
+    for i, region in enumerate(value):
+        if not _REGION.fullmatch(region):
+            raise ValueError(f"[{i}] {region!r} is not a region name like eu-central-1")
+        if region in value[:i]:
+            raise ValueError(f"[{i}] {region} is listed twice")
+    return value
+
+
 class LocalTarget(_Strict):
     kind: Literal["local"] = "local"
     # auto: cgroup CPU and memory limits when the host allows them, otherwise unthrottled.
@@ -89,8 +107,14 @@ class LocalTarget(_Strict):
     allow_unisolated: bool = False
     # The local account's concurrent executions (a fresh AWS account has 1,000; new ones
     # are often given 10): bursts wider than its unreserved pool are refused before deploying.
-    account_concurrency: StrictCount | None = Field(None, ge=1, le=100_000)
+    account_concurrency: StrictCount | None = Field(default=None, ge=1, le=100_000)
     eviction: Eviction = Eviction()
+    # One endpoint per region name, all measured at once (bench.regions).
+    regions: Regions = None
+    # client: bursts fired from this machine; lambda: from a driver function in the region.
+    driver: Literal["client", "lambda"] = "client"
+
+    _regions = field_validator("regions")(classmethod(lambda cls, v: _check_regions(v)))
 
 
 class AwsTarget(_Strict):
@@ -101,6 +125,18 @@ class AwsTarget(_Strict):
     endpoint_url: str | None = None
     role_arn: str | None = None
     artifact_bucket: str | None = None
+    regions: Regions = None
+    driver: Literal["client", "lambda"] = "client"
+    # The driver function's role (driver: lambda) when the harness may not manage IAM.
+    driver_role_arn: str | None = None
+
+    _regions = field_validator("regions")(classmethod(lambda cls, v: _check_regions(v)))
+
+    @model_validator(mode="after")
+    def _one_way_to_say_region(self) -> AwsTarget:
+        if self.regions is not None and self.region is not None:
+            raise ValueError("give region or regions, not both")
+        return self
 
     @field_validator("stage")
     @classmethod
@@ -434,6 +470,11 @@ class Matrix(_Strict):
     def stage(self) -> str:
         return self.target.stage if isinstance(self.target, AwsTarget) else "local"
 
+    @property
+    def regions(self) -> list[str] | None:
+        """The regions measured at once, or None: the one region the target resolves."""
+        return self.target.regions
+
     def cells(self) -> list[Cell]:
         """Every runtime x memory x architecture x package combination, less `exclude`."""
         packages: list[tuple[float, PackageKind]] = []
@@ -444,8 +485,9 @@ class Matrix(_Strict):
                 packages.extend((float(size), kind) for kind in self.package.kind)
         packages = list(dict.fromkeys(packages))
         cells = []
-        for runtime, memory, arch in itertools.product(
-            self.runtimes, self.memory_mb, self.architectures
+        regions: list[str | None] = [None] if self.regions is None else list(self.regions)
+        for region, runtime, memory, arch in itertools.product(
+            regions, self.runtimes, self.memory_mb, self.architectures
         ):
             options = list(packages)
             reqs = self.package.requirements.get(runtime_family(runtime))  # type: ignore[call-overload]
@@ -464,6 +506,7 @@ class Matrix(_Strict):
                         requirements=tuple(reqs) if kind == "requirements" and reqs else (),
                         provisioned=provisioned,
                         snapstart=snapstart,
+                        region=region,
                     )
                     if not any(f.matches(cell) for f in self.exclude):
                         cells.append(cell)
@@ -518,6 +561,8 @@ class Cell(_Strict):
     def published(self) -> bool:
         """Measured on a version published each round (the levers exist only there)."""
         return self.provisioned > 0 or self.snapstart == "on"
+    # Set only when the target lists `regions`; a single-region cell's id stays as it was.
+    region: str | None = None
 
     @property
     def family(self) -> str:
@@ -541,7 +586,8 @@ class Cell(_Strict):
         levers = (f"-pc{self.provisioned}" if self.provisioned else "") + (
             "-snapstart" if self.snapstart == "on" else ""
         )  # absent when off: the ids of matrices without these axes never change
-        return f"{self.runtime}-{self.memory_mb}mb-{self.architecture}-{pkg}{levers}"
+        base = f"{self.runtime}-{self.memory_mb}mb-{self.architecture}-{pkg}{levers}"
+        return base if self.region is None else f"{base}-{self.region}"
 
     @property
     def code_key(self) -> tuple[str, str, float, tuple[str, ...], str]:

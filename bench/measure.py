@@ -67,6 +67,7 @@ class CellMeasurer:
     _failures: dict[str, list[str]] = field(default_factory=dict)
     # A user's function's events per cell (functions:).
     _events: dict[str, EventCycle] = field(default_factory=dict)
+    region: str | None = None  # where the functions run, for each record
 
     def _cold_round(self, name: str, payloads: list[bytes]) -> list[InvokeOutcome]:
         # Every cold round, one invoke or many, opens its connections (TCP and TLS)
@@ -93,6 +94,7 @@ class CellMeasurer:
             outcome=outcome,
             event=event,
             invoke_via=self._via(cell),
+            region=self.region,
         )
         self.recorder.append(record, outcome)
         self.progress.advance("invocations")

@@ -143,6 +143,7 @@ class Recorder:
                 provisioned=cell.provisioned,
                 snapstart=cell.snapstart,
                 function=cell.function,
+                region=cell.region or self.target.region,
                 function_name=function_name(self.target.stage, self.run_rand, index),
                 artifact={
                     "sha256": artifact.sha256,

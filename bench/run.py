@@ -36,8 +36,9 @@ from bench.pacing import RateLimiter
 from bench.progress import RunProgress, sigint_stops
 from bench.progress_log import start_line
 from bench.recording import Prior, Recorder
+from bench.regions import Lane, TargetSet, open_targets, split
 from bench.results import read_manifest, read_records
-from bench.target import Target, build_platform, open_target
+from bench.target import build_platform
 
 # What deploying or measuring a cell may meet and still let the run go on: the target
 # refusing (botocore) or an error the harness raises for the user. Anything else is a
@@ -141,7 +142,7 @@ def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
         line = start_line(matrix.name, len(cells), estimate.invocations, options.started)
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     artifacts = build_artifacts(matrix, cells)
-    with open_target(
+    with open_targets(
         matrix,
         region=options.region,
         profile=options.profile,
@@ -193,7 +194,7 @@ class Experiment:
         options: RunOptions,
         *,
         matrix: Matrix,
-        target: Target,
+        target: TargetSet,
         cells: list[Cell],
         artifacts: dict[str, Any],
         estimate: Any,
@@ -208,33 +209,63 @@ class Experiment:
         self.console = console
         self.stop = threading.Event()
         self.recorder = Recorder(options.results_root, target)
-        self.cp = ControlPlane.from_target(
-            target, RateLimiter(CONTROL_PLANE_RATE_PER_S), on_event=self.recorder.event
-        )
+        # Quotas are per region: each region's control plane has its own pacer.
+        self.lanes = [
+            Lane(
+                t.region, t,
+                ControlPlane.from_target(
+                    t, RateLimiter(CONTROL_PLANE_RATE_PER_S), on_event=self.recorder.event
+                ),
+                region_cells,
+            )
+            for t, region_cells in split(cells, target)
+        ]  # fmt: skip
         self.progress: RunProgress | None = None
+
+    def _lane(self, cell: Cell) -> Lane:
+        region = self.target.region_of(cell)
+        return next(lane for lane in self.lanes if lane.region == region)
+
+    def _each_lane(self, work: Any) -> None:
+        """`work(lane)` in every region at once; the first error goes on to the caller."""
+        if len(self.lanes) == 1:
+            work(self.lanes[0])
+            return
+        with ThreadPoolExecutor(len(self.lanes), thread_name_prefix="region") as pool:
+            for future in [pool.submit(work, lane) for lane in self.lanes]:
+                future.result()
 
     def run(self, prior: Prior | None) -> RunOutcome:
         from bench.measure import cold_plan
 
         pending = [c for c in self.cells if prior is None or not prior.is_complete(c.id)]
-        # Reservations, or the shared pool, must fit before the first resource exists.
-        self.concurrency = plan_concurrency(
-            self.cp, reserve=self.matrix.reserve, burst=self.matrix.burst, cells=len(pending),
-            parallel_cells=self.target.parallel_cells,
-        )  # fmt: skip
-        try:
-            role_arn = execution_role(self.target)
-        except CELL_ERRORS as exc:  # IAM denied, or an endpoint without IAM
-            raise TargetError(
-                f"execution role for stage {self.target.stage}: {one_line(exc)}; "
-                "give target.role_arn or credentials that may manage the stage's role"
-            ) from None
+        # Reservations, or the shared pool, must fit in every region before the first
+        # resource exists.
+        for lane in self.lanes:
+            waiting = [c for c in pending if c in lane.cells]
+            lane.concurrency = plan_concurrency(
+                lane.cp, reserve=self.matrix.reserve, burst=self.matrix.burst,
+                cells=len(waiting), parallel_cells=lane.target.parallel_cells,
+            )  # fmt: skip
+        regions = [lane.region for lane in self.lanes]
+        for lane in self.lanes:
+            try:
+                lane.role_arn = execution_role(lane.target, regions)
+            except CELL_ERRORS as exc:  # IAM denied, or an endpoint without IAM
+                raise TargetError(
+                    f"execution role for stage {self.target.stage}: {one_line(exc)}; "
+                    "give target.role_arn or credentials that may manage the stage's role"
+                ) from None
         if prior is None:
             self.recorder.open_new(self.matrix, self.estimate)
         else:
             self.recorder.resume(prior)
         self.recorder.describe_cells(self.cells, self.artifacts)
-        self.recorder.manifest["concurrency"] = self.concurrency.describe()
+        self.recorder.manifest["concurrency"] = self.lanes[0].concurrency.describe()
+        if self.target.listed:
+            self.recorder.manifest["concurrency"]["regions"] = {
+                lane.region: lane.concurrency.describe() for lane in self.lanes
+            }
         self.recorder.save_manifest()
         per_cell = self.matrix.cold_starts + self.matrix.warm_invocations
         try:
@@ -249,7 +280,7 @@ class Experiment:
                 ) as progress,
             ):
                 self.progress = progress
-                self._deploy_all(pending, role_arn, fresh=prior is None)
+                self._deploy_all(pending, fresh=prior is None)
                 self._measure_all(pending)
                 if not self.stop.is_set():
                     self._collect()
@@ -265,10 +296,14 @@ class Experiment:
         with contextlib.suppress(Exception):  # the first error is the one to report
             self.recorder.mark_stopped(one_line(exc))
         if not self.options.keep:
-            with contextlib.suppress(Exception):
-                teardown(self.cp, self.recorder.function_names())
+            for lane in self.lanes:
+                with contextlib.suppress(Exception):
+                    teardown(lane.cp, self._names(lane))
 
-    def _deploy_all(self, pending: list[Cell], role_arn: str, fresh: bool) -> None:
+    def _names(self, lane: Lane) -> list[str]:
+        return [self.recorder.cell(c.id)["function_name"] for c in lane.cells]
+
+    def _deploy_all(self, pending: list[Cell], fresh: bool) -> None:
         created = datetime.now(UTC)
         progress = self.progress
         assert progress is not None
@@ -278,6 +313,8 @@ class Experiment:
                 return
             artifact = self.artifacts[cell.id]
             own = self.matrix.function(cell.function) if cell.function else None
+            lane = self._lane(cell)
+            assert lane.role_arn is not None
             spec = FunctionSpec.for_cell(
                 cell,
                 artifact,
@@ -286,84 +323,97 @@ class Experiment:
                 environment=own.environment if own else None,
                 layers=own.layers if own else None,
                 reserved_concurrency=None,  # taken per cell as it is measured
-                role_arn=role_arn,
+                role_arn=lane.role_arn,
                 tags=resource_tags(
                     run_id=self.recorder.run_id,
                     stage=self.target.stage,
                     cell_id=cell.id,
                     created=created,
                 ),
-                artifact_bucket=self.target.artifact_bucket,
+                artifact_bucket=lane.target.artifact_bucket,
             )
             if artifact.kind not in ("requirements", "function"):  # ours alone
-                self.target.vouch_for(artifact.sha256)
+                lane.target.vouch_for(artifact.sha256)
             try:
                 if not fresh:  # a killed run may have left the function half-measured
-                    teardown(self.cp, [spec.name], log_groups=False, packages=False)
-                deploy_function(self.cp, spec)
+                    teardown(lane.cp, [spec.name], log_groups=False, packages=False)
+                deploy_function(lane.cp, spec)
             except CELL_ERRORS as exc:
                 self.recorder.set_cell(cell.id, "failed", f"deploy: {one_line(exc)}")
             progress.advance("deploy")
 
-        with ThreadPoolExecutor(DEPLOY_WORKERS, thread_name_prefix="deploy") as pool:
+        workers = DEPLOY_WORKERS * len(self.lanes)  # each region has its own pacer
+        with ThreadPoolExecutor(workers, thread_name_prefix="deploy") as pool:
             list(pool.map(deploy, pending))
 
     def _measure_all(self, pending: list[Cell]) -> None:
+        progress = self.progress
+        assert progress is not None
+        todo = [c for c in pending if self.recorder.cell(c.id)["status"] != "failed"]
+        self._each_lane(lambda lane: self._measure_lane(lane, [c for c in todo if c in lane.cells]))
+
+    def _measure_lane(self, lane: Lane, todo: list[Cell]) -> None:
         from bench.measure import CellMeasurer
 
         progress = self.progress
         assert progress is not None
-        burst_pool = self.matrix.burst * self.target.parallel_cells + 2
+        burst_pool = self.matrix.burst * lane.target.parallel_cells + 2
         measurer = CellMeasurer(
             matrix=self.matrix,
             recorder=self.recorder,
-            cp=self.cp,
-            invoker=self.target.lambda_client(max_pool=burst_pool),
+            cp=lane.cp,
+            invoker=lane.target.lambda_client(max_pool=burst_pool),
             stop=self.stop,
             progress=progress,
+            region=lane.region,
         )
-        todo = [c for c in pending if self.recorder.cell(c.id)["status"] != "failed"]
 
         def measure(cell: Cell) -> None:
             if self.stop.is_set():
                 return
             name = self.recorder.cell(cell.id)["function_name"]
             try:
-                reserve_for_cell(self.cp, self.concurrency, name, cell.id)
+                reserve_for_cell(lane.cp, lane.concurrency, name, cell.id)
                 try:
                     measurer.measure(cell)
                 finally:
-                    release_cell(self.cp, self.concurrency, name, cell.id)
+                    release_cell(lane.cp, lane.concurrency, name, cell.id)
             except CELL_ERRORS as exc:
                 self.recorder.set_cell(cell.id, "failed", one_line(exc))
             progress.advance("cells", note=cell.id)
 
-        with ThreadPoolExecutor(self.target.parallel_cells, thread_name_prefix="cell") as pool:
+        with ThreadPoolExecutor(lane.target.parallel_cells, thread_name_prefix="cell") as pool:
             list(pool.map(measure, todo))
 
     def _collect(self) -> None:
         from bench.collect import collect_reports
 
-        timeout = self.options.logs_timeout_s
-        if timeout is None:
-            timeout = self.target.default_logs_timeout_s
         assert self.progress is not None
-        collect_reports(
-            self.recorder,
-            self.cp,
-            self.target.logs_client(),
-            stage=self.target.stage,
-            timeout_s=timeout,
-            progress=self.progress,
-        )
+        progress = self.progress
+
+        def collect(lane: Lane) -> None:
+            timeout = self.options.logs_timeout_s
+            if timeout is None:
+                timeout = lane.target.default_logs_timeout_s
+            collect_reports(
+                self.recorder,
+                lane.cp,
+                lane.target.logs_client(),
+                stage=self.target.stage,
+                timeout_s=timeout,
+                progress=progress,
+            )
+
+        self._each_lane(collect)
 
     def _finish(self) -> RunOutcome:
         status = self.recorder.finish(
             stopped=self.stop.is_set(), proactive_threshold_ms=self.matrix.proactive_threshold_ms
         )
         if not self.options.keep:
-            for failure in teardown(self.cp, self.recorder.function_names()):
-                self.recorder.event("warning", f"teardown: {failure}")
+            for lane in self.lanes:
+                for failure in teardown(lane.cp, self._names(lane)):
+                    self.recorder.event("warning", f"teardown: {failure}")
         run_dir = self.recorder.close()
         code = EXIT_OK if status == "complete" else EXIT_RUN_FAILED
         outcome = RunOutcome(exit_code=code, run_dir=run_dir, report_path=None, status=status)

@@ -123,6 +123,7 @@ def _cell_records(
         "function": cell.function, "event": None, "invoke_via": "sdk",
         "error_message": np.where(bad, "Error: Runtime exited with error: signal: killed", None),
         "error_phase": np.where(bad, "invoke", None), "response_excerpt": None,
+        "region": "us-east-1", "driver_skew_ms": np.nan,
     })  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from bench.report import charts
 from bench.report.disclosure import local_disclosure
 from bench.report.html import number, render, svg
 from bench.report.load import LoadedRun, load_run, matrix_name
+from bench.report.regions import region_comparison
 from bench.results.schema import START_TYPES, STATUSES
 
 if TYPE_CHECKING:
@@ -167,6 +168,7 @@ def page_context(loaded: LoadedRun, summary: pd.DataFrame) -> dict[str, Any]:
         "dropped": loaded.dropped,
         "cost": manifest.get("cost") or {},
         "rows": _table_rows(summary),
+        "regions": region_comparison(manifest, summary),
         "unstable": int(summary["unstable"].sum()) if len(summary) else 0,
         "contended": int(summary["contended"].sum()) if len(summary) else 0,
         "ci_method": CI_METHOD,

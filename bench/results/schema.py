@@ -55,6 +55,7 @@ INVOCATION_KEYS: tuple[str, ...] = (
     "sandbox_invocation", "init_to_invoke_gap_ms", "start_type", "report_sources",
     "launch_skew_ms", "queued_ms", "contention", "provisioned", "snapstart",
     "function", "event", "invoke_via", "error_message", "error_phase", "response_excerpt",
+    "region", "driver_skew_ms",
 )  # fmt: skip
 INVOCATION_KEY_SET = frozenset(INVOCATION_KEYS)
 # Keys added after schema version 1 was first written: a record without them is read
@@ -62,6 +63,7 @@ INVOCATION_KEY_SET = frozenset(INVOCATION_KEYS)
 ADDED_KEYS = (
     "queued_ms", "contention", "provisioned", "snapstart",
     "function", "event", "invoke_via", "error_message", "error_phase", "response_excerpt",
+    "region", "driver_skew_ms",
 )  # fmt: skip
 INVOKE_VIA = ("sdk", "url")
 ERROR_PHASES = ("init", "invoke")
@@ -71,15 +73,17 @@ INT_KEYS = ("memory_mb", "round", "seq", "client_send_ns")
 FLOAT_KEYS = (
     "package_mb", "client_latency_ms", *REPORT_FIELDS,
     "sandbox_invocation", "init_to_invoke_gap_ms", "launch_skew_ms", "queued_ms",
-    "provisioned",
+    "provisioned", "driver_skew_ms",
 )  # fmt: skip
 CATEGORY_KEYS = (
     "run", "cell", "runtime", "architecture", "package_kind", "phase", "status",
     "error_type", "start_type", "snapstart", "function", "invoke_via", "error_phase",
+    "region",
 )  # fmt: skip
 # Figures no run can produce below zero (readers refuse them, docs/results-format.md).
 NON_NEGATIVE_KEYS = (
     "client_latency_ms", *REPORT_FIELDS, "launch_skew_ms", "queued_ms", "provisioned",
+    "driver_skew_ms",
 )  # fmt: skip
 # Lambda's memory range; a memory figure outside it was not measured on Lambda's terms.
 LAMBDA_MEMORY_MB = (MEMORY_MIN_MB, MEMORY_MAX_MB)
@@ -126,6 +130,9 @@ class InvocationRecord(TypedDict):
     error_message: str | None
     error_phase: str | None  # ERROR_PHASES; None when the invocation did not fail
     response_excerpt: str | None  # a user's function's answer, first 512 characters
+    region: str | None  # where the function ran; null in runs older than the field
+    # driver: lambda only: how far this invocation's driver started from the planned time
+    driver_skew_ms: float | None
 
 
 def with_added_keys(record: dict[str, Any]) -> dict[str, Any]:
@@ -172,6 +179,7 @@ class CellEntry(TypedDict, total=False):
     architecture: str
     package_mb: float
     package_kind: str
+    region: str
     function_name: str
     artifact: ArtifactEntry
     status: str  # CELL_STATUSES
