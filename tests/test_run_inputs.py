@@ -35,7 +35,7 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         calls.append(matrix)
         raise TargetOpened
 
-    monkeypatch.setattr(bench.run, "open_target", spy)
+    monkeypatch.setattr(bench.run, "open_targets", spy)
     return calls
 
 
