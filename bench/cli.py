@@ -288,11 +288,20 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory, e.g. results/<run_id>.")],
     reports: ReportsOpt = Path("reports"),
     lenient: LenientOpt = False,
+    cold_share: Annotated[
+        float,
+        typer.Option(
+            "--cold-share",
+            min=0.0,
+            max=1.0,
+            help="Share of cold invocations the memory recommendation is made for.",
+        ),
+    ] = 0.01,
 ) -> None:
     """Render the self-contained HTML report of one run."""
     from bench.report import render_run
 
-    path = render_run(run_dir, reports, lenient=lenient)
+    path = render_run(run_dir, reports, lenient=lenient, cold_share=cold_share)
     typer.echo(str(path))
 
 

@@ -256,3 +256,33 @@ def history_trend(points: pd.DataFrame, runtime: str) -> str:
         ax.set_title(runtime)
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         return _svg(fig)
+
+
+def cold_split_by_memory(split: pd.DataFrame) -> str:
+    """Per series measured at several memory sizes: median Init Duration and median cold
+    start as a caller sees it (Init + first invoke), each with its 95% CI, against memory.
+    The gap between the two lines is the first invocation's Duration."""
+    import numpy as np
+
+    split = split[split["init_p50"].notna()]
+    if split.empty:
+        return _empty("No cold start with an Init Duration was measured.")
+    with _style():
+        fig = _figure(7, 3.6)
+        ax = fig.add_subplot()
+        for i, (series, group) in enumerate(split.groupby("series", sort=True)):
+            rows = group.sort_values("memory_mb")
+            x = rows["memory_mb"].to_numpy(dtype=float)
+            color = COLORS[i % len(COLORS)]
+            for figure, style, label in (("init", "--", "Init"), ("caller", "-", "caller")):
+                y = rows[f"{figure}_p50"].to_numpy(dtype=float)
+                low = np.clip(y - rows[f"{figure}_ci_low"].to_numpy(dtype=float), 0, None)
+                high = np.clip(rows[f"{figure}_ci_high"].to_numpy(dtype=float) - y, 0, None)
+                yerr = np.vstack([np.nan_to_num(low), np.nan_to_num(high)])
+                ax.errorbar(x, y, yerr=yerr, capsize=3, marker="o", ms=4, color=color,
+                            linestyle=style, label=f"{series}: {label}")  # fmt: skip
+        _memory_axis(ax, sorted(split["memory_mb"].astype(float).unique()))
+        ax.set_ylabel("p50 (ms), 95% CI")
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=7)
+        return _svg(fig)

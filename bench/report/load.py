@@ -40,6 +40,7 @@ USED_COLUMNS = (
     "cell", "runtime", "memory_mb", "architecture", "package_mb", "package_kind", "status",
     "start_type", "client_latency_ms", "duration_ms", "billed_duration_ms",
     "init_duration_ms", "max_memory_used_mb", "memory_size_mb", "queued_ms", "contention",
+    "function", "invoke_via", "error_type", "error_phase", "error_message",
 )  # fmt: skip
 _TEXT_COLUMNS = ("cell", "runtime", "architecture", "package_kind", "status", "start_type")
 

@@ -183,13 +183,19 @@ def page_context(loaded: LoadedRun, summary: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def render_run(run_dir: Path, reports_dir: Path, *, lenient: bool = False) -> Path:
-    """Write reports/<run_id>.html for one results directory; returns its path."""
+def render_run(
+    run_dir: Path, reports_dir: Path, *, lenient: bool = False, cold_share: float | None = None
+) -> Path:
+    """Write reports/<run_id>.html for one results directory; returns its path.
+    `cold_share`: the mix the memory recommendation is made for (bench.split)."""
+    from bench.report.own import own_sections
     from bench.stats import cell_summary
 
     loaded = load_run(Path(run_dir), lenient=lenient)
     summary = cell_summary(loaded.invocations)
-    html = render("run.html.j2", **page_context(loaded, summary))
+    context = page_context(loaded, summary)
+    context["own"] = own_sections(loaded, cold_share)
+    html = render("run.html.j2", **context)
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     path = reports_dir / f"{loaded.run_id}.html"

@@ -78,7 +78,15 @@ def test_a_python_and_a_nodejs_function_from_one_matrix(workdir: Path) -> None:
     warm = [r for r in records if r["phase"] == "warm"]
     assert all(r["start_type"] == "warm" and r["init_duration_ms"] is None for r in warm)
     html = outcome.report_path.read_text()  # type: ignore[union-attr]
-    assert "greeter-python-256mb-x86_64" in html and "greeter-node-1024mb-x86_64" in html
+    split = html[html.index("<h2>Cold start as a caller sees it</h2>"):]
+    for cell in manifest["cells"]:  # the four figures of every cell of both functions
+        row = split[split.index(f'<td class="l">{cell}</td>'):].split("</tr>")[0]
+        assert row.count("<td>") == 10, row  # cold, warm, then 4 x (p50, CI)
+    assert "Init Duration p50" in split and "first invoke p50" in split
+    assert "warm p50" in split and "cold start (caller) p50" in split
+    assert "<h3>greeter-python (python3.12, x86_64): best" in html
+    assert "<h3>greeter-node (nodejs22.x, x86_64): best" in html
+    assert "for a mix of 1% cold and 99% warm" in html
 
 
 MIXED = """\
@@ -120,6 +128,9 @@ def test_a_function_that_cannot_load_fails_its_cells_with_the_init_error(
     assert [r["error_phase"] for r in failed] == ["init", "init"]
     assert all("invalid syntax" in (r["error_message"] or "") or "expected" in
                (r["error_message"] or "") for r in failed), failed  # fmt: skip
+    html = outcome.report_path.read_text()  # type: ignore[union-attr]
+    errors = html[html.index("<h2>What the functions did: errors</h2>"):]
+    assert "Runtime.UserCodeSyntaxError × 2" in errors
     # Nothing is left behind on the target.
     lambda_client, logs_client = emu.clients(emulator)
     assert lambda_client.list_functions()["Functions"] == []
