@@ -128,6 +128,17 @@ class Recorder:
         self.run_id = run_id
         self.run_rand = run_suffix(run_id)
 
+    def _snapstart_emulated(self, cell: Cell) -> bool | None:
+        """False where the target says it does not restore snapshots (the cell is then
+        marked, and warned about once); None where it says nothing (AWS) or no SnapStart."""
+        said = (self.target.local_info or {}).get("snapstart") if cell.snapstart == "on" else None
+        if not isinstance(said, dict):
+            return None
+        if not said.get("emulated"):
+            self.event("warning", f"SnapStart is not emulated on this host: {said.get('reason')}",
+                       cell.id)  # fmt: skip
+        return bool(said.get("emulated"))
+
     def describe_cells(self, cells: list[Cell], artifacts: dict[str, Any]) -> None:
         """Each cell's coordinates, function name and package in the manifest."""
         for index, cell in enumerate(cells):
@@ -144,6 +155,7 @@ class Recorder:
                 snapstart=cell.snapstart,
                 function=cell.function,
                 region=cell.region or self.target.region,
+                snapstart_emulated=self._snapstart_emulated(cell),
                 function_name=function_name(self.target.stage, self.run_rand, index),
                 artifact={
                     "sha256": artifact.sha256,

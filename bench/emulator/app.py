@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from bench.emulator import snapstart
 from bench.emulator.auth import Credentials
 from bench.emulator.contracts import LogSink, ManagerInfo, Sandboxes, SandboxSettings
 from bench.emulator.errors import EmulatorError
@@ -312,6 +313,7 @@ class Emulator:
         out["requests"] = dict(self._quota.requests) if self._quota is not None else {}
         out["async_invokes_dropped"] = self._lambda.invoker.async_dropped if self._lambda else 0
         out["runtimes"] = dict(self._runtimes)
+        out["snapstart"] = snapstart.support()
         out["log_delay_s"] = self.log_delay_s
         out["endpoint_url"] = self.endpoint_url or None
         if self._faults is not None:

@@ -158,6 +158,8 @@ class Registry:
             version = fn.versions.get(number)
             if version is not None and version.state == "Pending":
                 version.state = "Active"
+                if version.config.snapstart == "PublishedVersions":
+                    version.optimization = "On"
 
         self._schedule(self.pending_delay_s if delay is None else delay, fire)
 

@@ -181,6 +181,8 @@ class LambdaApi:
         return self.registry.get(ref, qualifier=qualifier, qualified_error=qualified_error)
 
     def _published(self, fn: Function, version: Version) -> None:
+        # With SnapStart the version waits for its snapshot (a state change only here:
+        # restores are not emulated, see bench.emulator.snapstart).
         self.registry.version_ready(fn, version.number)
 
     def _version(self, request: web.Request, fn: Function) -> str:
@@ -213,6 +215,7 @@ class LambdaApi:
         logging_cfg = validate.check_logging(data.get("LoggingConfig"), name, None)
         ephemeral = self._ephemeral(data.get("EphemeralStorage"), 512)
         tracing = (data.get("TracingConfig") or {}).get("Mode", "PassThrough")
+        snap = validate.check_snapstart(data.get("SnapStart", {"ApplyOn": "None"}), runtime)
         package = await asyncio.get_running_loop().run_in_executor(
             None, store_package, zip_bytes, self.functions_dir, name
         )
@@ -231,6 +234,7 @@ class LambdaApi:
             architectures=archs,
             ephemeral_mb=ephemeral,
             tracing=tracing,
+            snapstart=snap,
             logging=logging_cfg,
             code=package,
         )
@@ -326,6 +330,10 @@ class LambdaApi:
             changes["tracing"] = (data["TracingConfig"] or {}).get("Mode", cfg.tracing)
         if "LoggingConfig" in data:
             changes["logging"] = validate.check_logging(data["LoggingConfig"], fn.name, cfg.logging)
+        if "SnapStart" in data or "runtime" in changes:
+            runtime = changes.get("runtime", cfg.runtime)
+            wanted = data.get("SnapStart", {"ApplyOn": cfg.snapstart})
+            changes["snapstart"] = validate.check_snapstart(wanted, runtime)
         self.registry.update(fn, **changes)
         return _json(self.registry.configuration(fn))
 

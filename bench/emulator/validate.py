@@ -82,6 +82,24 @@ def check_name(name: Any) -> str:
     return name
 
 
+def check_snapstart(value: Any, runtime: str) -> str:
+    """SnapStart.ApplyOn, on a runtime that has SnapStart."""
+    from bench.emulator import snapstart
+
+    apply_on = value.get("ApplyOn") if isinstance(value, dict) else None
+    if apply_on not in snapstart.APPLY_ON:
+        raise validation(
+            f"1 validation error detected: Value '{apply_on}' at 'snapStart.applyOn' failed "
+            "to satisfy constraint: Member must satisfy enum value set: [PublishedVersions, None]"
+        )
+    if apply_on == "PublishedVersions" and not snapstart.supported(runtime):
+        raise invalid_param(
+            f"{runtime} is not supported for SnapStart enabled functions. SnapStart supports "
+            "java11 and later, python3.12 and later and dotnet8 and later."
+        )
+    return str(apply_on)
+
+
 def check_runtime(runtime: Any) -> str:
     if runtime in BLOCKED_RUNTIMES:
         raise invalid_param(

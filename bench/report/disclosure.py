@@ -38,6 +38,12 @@ def local_disclosure(manifest: dict[str, Any], records: int | None = None) -> st
         parts.append(
             f"Sandboxes were NOT isolated from this machine ({isolation.get('reason')})."
         )
+    snapstart = local.get("snapstart")
+    cells = (manifest.get("cells") or {}).values()
+    if isinstance(snapstart, dict) and not snapstart.get("emulated") and any(
+        isinstance(c, dict) and c.get("snapstart") == "on" for c in cells
+    ):
+        parts.append(f"SnapStart restores were NOT emulated on this host: {snapstart.get('reason')}.")
     return " ".join(parts)
 
 
