@@ -43,7 +43,8 @@ def local_disclosure(manifest: dict[str, Any], records: int | None = None) -> st
     if isinstance(snapstart, dict) and not snapstart.get("emulated") and any(
         isinstance(c, dict) and c.get("snapstart") == "on" for c in cells
     ):
-        parts.append(f"SnapStart restores were NOT emulated on this host: {snapstart.get('reason')}.")
+        why = snapstart.get("reason")
+        parts.append(f"SnapStart restores were NOT emulated on this host: {why}.")
     return " ".join(parts)
 
 
