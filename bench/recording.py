@@ -131,7 +131,9 @@ class Recorder:
     def _snapstart_emulated(self, cell: Cell) -> bool | None:
         """False where the target says it does not restore snapshots (the cell is then
         marked, and warned about once); None where it says nothing (AWS) or no SnapStart."""
-        said = (self.target.local_info or {}).get("snapstart") if cell.snapstart == "on" else None
+        target = self.target.by_region().get(self.target.region_of(cell))
+        local = (target.local_info if target is not None else None) or {}
+        said = local.get("snapstart") if cell.snapstart == "on" else None
         if not isinstance(said, dict):
             return None
         if not said.get("emulated"):
