@@ -12,7 +12,6 @@ import traceback
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -38,15 +37,21 @@ Exit codes: 0 ok, 1 regression found (compare), 2 usage or input error,
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
+# click's exceptions as typer raises them: typer >= 0.2x carries its own copy of click, so
+# `import click` would name other classes (and is not a dependency); these come from typer.
+_CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_CLICKS_OWN = (_CLICK_EXCEPTION, typer.Exit, typer.Abort)
+
+
 class _OneCatch(TyperGroup):
     """Every command's errors are caught here, once: a BenchError is one line on stderr
     with its exit code; anything else is a bug, one line too, and exit 3. With
     BENCH_DEBUG=1 both show their traceback. Ctrl-C goes on to click (exit 130)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, typer.Exit, typer.Abort):
+        except _CLICKS_OWN:
             raise  # usage errors, exit codes and aborts are click's to show
         except BenchError as exc:
             _fail(f"bench: error: {exc}", exc.exit_code)

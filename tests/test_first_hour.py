@@ -87,3 +87,26 @@ def test_results_files_follow_the_umask_not_0600(tmp_path: Path, umask: int, mod
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "manifest.json").stat().st_mode) == mode
+
+
+def test_a_usage_error_is_exit_2_and_not_called_a_bug(bench_cli: Callable[..., Result]) -> None:
+    result = bench_cli("run", "--bogus")
+    assert result.exit_code == EXIT_INPUT, result.output
+    assert "No such option: --bogus" in result.output
+    assert "internal error" not in result.output
+
+
+def test_the_command_line_does_not_import_click_itself() -> None:
+    # typer carries its own click; click is no dependency of ours, and its classes would
+    # not match the ones typer raises.
+    import ast
+    from pathlib import Path
+
+    import bench
+
+    for path in Path(bench.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                assert not [a for a in node.names if a.name.split(".")[0] == "click"], path
+            if isinstance(node, ast.ImportFrom):
+                assert (node.module or "").split(".")[0] != "click", path

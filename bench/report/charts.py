@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 # Enough points to draw a smooth ECDF; each one is a measured value (inverted-CDF quantile).
 ECDF_POINTS = 400
 COLORS = ("#1f5fa8", "#d1571b", "#2e8b57", "#8e44ad", "#b8860b", "#c0392b", "#17869e", "#555555")
+# Figures are drawn at the page's width (inches at 96 dpi), so text keeps its size when the
+# SVG is stretched to the column; legends sit beside or above the axes, never on the data.
+WIDTH_IN = 12.0
 _PROLOG = re.compile(r"\A\s*<\?xml[^>]*\?>\s*(<!DOCTYPE[^>]*>\s*)?", re.DOTALL)
 
 
@@ -62,6 +65,11 @@ def _empty(message: str) -> str:
         return _svg(fig)
 
 
+def _legend_beside(ax: Axes, **options: Any) -> None:
+    """The legend to the right of the axes: constrained layout makes room for it."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **options)
+
+
 def _memory_axis(ax: Axes, memories: list[float]) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xticks(memories, [f"{m:g}" for m in memories])
@@ -91,7 +99,7 @@ def init_by_memory(summary: pd.DataFrame) -> str:
     if summary.empty:
         return _empty("No cold start with an Init Duration was measured.")
     with _style():
-        fig = _figure(7, 3.6)
+        fig = _figure(WIDTH_IN, 3.6)
         ax = fig.add_subplot()
         series = summary.groupby(["runtime", "architecture"], sort=True, observed=True)
         for i, ((runtime, arch), cells) in enumerate(series):
@@ -104,7 +112,7 @@ def init_by_memory(summary: pd.DataFrame) -> str:
         _memory_axis(ax, sorted(summary["memory_mb"].astype(float).unique()))
         ax.set_ylabel("Init Duration p50 (ms), 95% CI")
         ax.set_ylim(bottom=0)
-        ax.legend(fontsize=8)
+        _legend_beside(ax, fontsize=8)
         return _svg(fig)
 
 
@@ -119,7 +127,7 @@ def init_by_package(summary: pd.DataFrame) -> str:
         return _empty("No packaged cells in this run (only size 0).")
     runtimes = sorted(sized["runtime"].unique())
     with _style():
-        fig = _figure(4.2 * len(runtimes), 3.6)
+        fig = _figure(max(WIDTH_IN, 5.0 * len(runtimes)), 3.6)
         axes = fig.subplots(1, len(runtimes), squeeze=False)[0]
         for ax, runtime in zip(axes, runtimes, strict=True):
             mine = summary[summary["runtime"] == runtime]
@@ -136,7 +144,7 @@ def init_by_package(summary: pd.DataFrame) -> str:
             ax.set_xlabel("Package payload (MB)")
             ax.set_ylabel("Init Duration p50 (ms), 95% CI")
             ax.set_ylim(bottom=0)
-            ax.legend(fontsize=7)
+            _legend_beside(ax, fontsize=7)
         return _svg(fig)
 
 
@@ -152,13 +160,14 @@ def _ecdf_points(values: Any) -> tuple[Any, Any]:
 
 
 def latency_ecdf(invocations: pd.DataFrame) -> str:
-    """ECDFs of client latency, cold (solid) vs warm (dashed), per runtime."""
+    """ECDFs of client latency, cold (solid) vs warm (dashed), per runtime: each line pools
+    every cell of its runtime (all memory sizes and packages), and says so."""
     ok = invocations[invocations["status"] == "success"]
     ok = ok[ok["client_latency_ms"].notna() & ok["start_type"].isin(["cold", "warm"])]
     if ok.empty:
         return _empty("No successful cold or warm invocation to plot.")
     with _style():
-        fig = _figure(7, 3.6)
+        fig = _figure(WIDTH_IN, 3.6)
         ax = fig.add_subplot()
         runtimes = sorted(ok["runtime"].unique())
         for i, runtime in enumerate(runtimes):
@@ -167,13 +176,17 @@ def latency_ecdf(invocations: pd.DataFrame) -> str:
                 values = ok.loc[mask, "client_latency_ms"].to_numpy(dtype=float)
                 if len(values):
                     x, y = _ecdf_points(values)
+                    cells = ok.loc[mask, "cell"].nunique()
+                    pooled = f", pooled over {cells} cells" if cells > 1 else ""
                     ax.step(x, y, where="post", linestyle=style, color=COLORS[i % len(COLORS)],
-                            label=f"{runtime} {start} (n={len(values)})")  # fmt: skip
+                            label=f"{runtime} {start} (n={len(values)}{pooled})")  # fmt: skip
         ax.set_xscale("log")
         ax.set_xlabel("Client latency (ms, log scale)")
         ax.set_ylabel("Fraction of invocations")
         ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=8)
+        ax.set_title("Pooled per runtime: every memory size and package of a runtime in one line",
+                     fontsize=9, loc="left")  # fmt: skip
+        _legend_beside(ax, fontsize=8)
         return _svg(fig)
 
 
@@ -186,7 +199,7 @@ def latency_breakdown(summary: pd.DataFrame) -> str:
     if rows.empty:
         return _empty("No cold client latency measured.")
     with _style():
-        fig = _figure(7, 1.0 + 0.28 * len(rows))
+        fig = _figure(WIDTH_IN, 1.3 + 0.28 * len(rows))
         ax = fig.add_subplot()
         y = np.arange(len(rows))[::-1]
         left = np.zeros(len(rows))
@@ -202,7 +215,8 @@ def latency_breakdown(summary: pd.DataFrame) -> str:
         ax.set_yticks(y, list(rows["cell"]), fontsize=7)
         ax.set_xlabel("Cold client latency, median of each part (ms)")
         ax.grid(axis="y", visible=False)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.01), ncols=4,
+                  borderaxespad=0.0, frameon=False)  # fmt: skip
         return _svg(fig)
 
 
@@ -215,7 +229,7 @@ def compare_ratios(rows: list[Any], metric: str) -> str:
         return _empty(f"No cell could be judged on {metric}.")
     marks = {"regression": "#c0392b", "improvement": "#2e8b57"}
     with _style():
-        fig = _figure(7, 1.0 + 0.28 * len(judged))
+        fig = _figure(WIDTH_IN, 1.0 + 0.28 * len(judged))
         ax = fig.add_subplot()
         for i, row in enumerate(judged):
             y = len(judged) - 1 - i
@@ -236,7 +250,7 @@ def history_trend(points: pd.DataFrame, runtime: str) -> str:
     runs = sorted(points["order"].unique())
     labels = (points.drop_duplicates("order").sort_values("order")["label"]).tolist()
     with _style():
-        fig = _figure(max(6.0, 0.9 * len(runs) + 3), 3.8)
+        fig = _figure(max(WIDTH_IN, 0.9 * len(runs) + 3), 3.8)
         ax = fig.add_subplot()
         for i, (cell, unsorted) in enumerate(mine.groupby("cell", sort=True, observed=True)):
             rows = unsorted.sort_values("order")

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.report import charts
+from bench.report import charts, glossary
 from bench.report.disclosure import local_disclosure
 from bench.report.html import number, render, svg
 from bench.report.load import LoadedRun, load_run, matrix_name
@@ -152,6 +152,8 @@ def page_context(loaded: LoadedRun, summary: pd.DataFrame) -> dict[str, Any]:
         "status": manifest["status"],
         "banner": banner,
         "local_note": local_disclosure(manifest, len(inv)),
+        "per_cell_columns": glossary.PER_CELL,
+        "facts": glossary.FACTS,
         "started": manifest.get("started"),
         "finished": manifest.get("finished") or "–",
         "tool_version": (manifest.get("tool") or {}).get("version", "?"),
