@@ -17,7 +17,7 @@ import socket
 import string
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -120,6 +120,9 @@ class Emulator:
         self._faults: FaultPlan | None = None
         self._fault_list = list(faults)
         self._account = account
+        from bench.emulator.grants import Grants
+
+        self._grants = Grants()
 
     # Delays may be changed on a running emulator (tests widen the InProgress window);
     # they apply to the next create or update.
@@ -199,7 +202,7 @@ class Emulator:
         store = LogStore(
             region=self.region, account_id=self.account_id, ingestion_delay_s=self.log_delay_s
         )
-        settings = self._settings
+        settings = replace(self._settings, serve_endpoint=self._serve_endpoint)
         if settings.state_dir is None:
             settings = replace(settings, state_dir=self._state_dir / "sandboxes")
             settings.state_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
@@ -228,6 +231,7 @@ class Emulator:
                 name, keep_revision=revision, version="$LATEST"
             ),
         )
+        registry.platform_env = self._platform_env
         self._lambda = LambdaApi(
             registry, sandboxes, functions_dir=functions_dir, account=self._account
         )
@@ -242,10 +246,36 @@ class Emulator:
             credentials=Credentials(self.access_key_id, self.secret_access_key),
             quota=self._quota,
             faults=self._faults,
+            grants=self._grants,
+            region=self.region,
         )
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
+
+    def put_role_policy(self, role_arn: str, document: dict[str, Any]) -> None:
+        """What functions running as `role_arn` may call (lambda:InvokeFunction only, see
+        bench.emulator.grants); their sandboxes started from now on get its credentials."""
+        self._grants.put_role_policy(role_arn, document)
+
+    def _platform_env(self, role_arn: str, function: str, revision: str) -> dict[str, str]:
+        session = self._grants.session_for(role_arn, function, revision)
+        if session is None:
+            return {}
+        return {
+            "AWS_ACCESS_KEY_ID": session.credentials.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": session.credentials.secret_access_key,
+            "AWS_SESSION_TOKEN": session.token,
+            "AWS_ENDPOINT_URL_LAMBDA": self.endpoint_url,
+        }
+
+    async def _serve_endpoint(self, sock: socket.socket) -> Callable[[], Awaitable[None]]:
+        from aiohttp import web
+
+        assert self._runner is not None
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+        return site.stop
 
     async def _shutdown(self) -> None:
         if self._lambda is not None:

@@ -8,6 +8,8 @@ meet only through the types below.
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -42,6 +44,11 @@ class FunctionSpec:
     version: str = "$LATEST"
     region: str = "us-east-1"
     account_id: str = "000000000000"
+    # What the platform gives a function whose role may call the endpoint
+    # (bench.emulator.grants): session credentials and AWS_ENDPOINT_URL_LAMBDA.
+    platform_env: dict[str, str] = field(default_factory=dict)
+    # That endpoint's port, listened on inside an isolated sandbox's own namespace; 0: none.
+    endpoint_port: int = 0
 
 
 @dataclass
@@ -93,6 +100,11 @@ class SandboxSettings:
     # Extra environment for runtimes that need it to *start* (never the host's own).
     node_binary: str | None = None
     java_binary: str | None = None
+    # Serves the endpoint on a listener an isolated sandbox handed over (its own network
+    # namespace's 127.0.0.1:<endpoint port>); returns how to stop serving it.
+    serve_endpoint: Callable[[socket.socket], Awaitable[Callable[[], Awaitable[None]]]] | None = (
+        None
+    )
 
 
 @dataclass

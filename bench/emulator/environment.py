@@ -58,8 +58,11 @@ class Sandbox:
         jail: isolation.Support | None = None,
         *,
         init_type: str = "on-demand",
+        serve_endpoint: Any = None,
     ) -> None:
         self.spec = spec
+        self.serve_endpoint = serve_endpoint  # SandboxSettings.serve_endpoint
+        self._endpoint_stop: Any = None
         # on-demand, or provisioned-concurrency: initialised ahead, and its first REPORT
         # then shows no Init Duration (the init was not part of any invocation).
         self.init_type = init_type
@@ -131,6 +134,7 @@ class Sandbox:
         )
         if self.json:
             env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        env.update(s.platform_env)  # the role's session credentials, as Lambda gives them
         env.update(self.launch.env)
         return env
 
@@ -158,6 +162,7 @@ class Sandbox:
             code_dir=self.spec.code_dir,
             tmp_mb=self.spec.ephemeral_mb,
             extra_ro=(RUNTIMES_DIR, *[d for d in [runtimes_dir()] if d.is_dir()]),
+            endpoint_port=self.spec.endpoint_port if self.serve_endpoint else 0,
         )
         try:
             self._spawn_ns, spawn_epoch_ns = self.proc.spawn(
@@ -176,6 +181,9 @@ class Sandbox:
         self._init_start(spawn_epoch_ns)  # still the first line: output was held until now
         self.proc.release_output()
         self.proc.adopt(handed.runtime_pid)
+        if handed.endpoint is not None and self.serve_endpoint is not None:
+            # The endpoint on this sandbox's own loopback: its network stays its own.
+            self._endpoint_stop = await self.serve_endpoint(handed.endpoint)
         await self.api.start(handed.listener)
 
     def _init_start(self, spawn_epoch_ns: int) -> None:
@@ -422,6 +430,10 @@ class Sandbox:
             self.idle_timer.cancel()
         await self.proc.kill(grace_s)
         await self.api.close()
+        if self._endpoint_stop is not None:
+            stop, self._endpoint_stop = self._endpoint_stop, None
+            with contextlib.suppress(Exception):  # the server may be shutting down already
+                await stop()
         if self.group is not None:
             self.group.remove()
 

@@ -103,6 +103,8 @@ class Registry:
         self.update_delay_s = update_delay_s
         self._schedule = schedule
         self._on_current = on_current  # (name, revision now current): retire the others
+        # (role, function, revision) -> what the platform adds to its environment
+        self.platform_env: Callable[[str, str, str], dict[str, str]] = lambda *_: {}
         self._clock = clock
         self._functions: dict[str, Function] = {}
 
@@ -208,6 +210,7 @@ class Registry:
         cfg = fn.current if version == LATEST else fn.versions[version].config
         if cfg is None:  # only while Pending, which callers reject first
             raise state_conflict(fn.state)
+        platform = self.platform_env(cfg.role, fn.name, cfg.revision_id)
         return FunctionSpec(
             name=fn.name,
             arn=fn.arn if version == LATEST else self.arn(fn.name, version),
@@ -225,6 +228,8 @@ class Registry:
             code_sha256=cfg.code.sha256_hex,
             region=self.region,
             account_id=self.account_id,
+            platform_env=platform,
+            endpoint_port=_port(platform.get(ENDPOINT_VARIABLE)),
         )
 
     def configuration(
@@ -279,3 +284,12 @@ class Registry:
     def runtime_version_arn(self, runtime: str) -> str:
         digest = hashlib.sha256(f"coldbench-local/{runtime}".encode()).hexdigest()
         return f"arn:aws:lambda:{self.region}::runtime:{digest}"
+
+
+ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_LAMBDA"
+
+
+def _port(url: str | None) -> int:
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).port or 0) if url else 0

@@ -241,6 +241,9 @@ class Handover:
     listener: socket.socket
     exec_ns: int  # perf_counter_ns just before the runtime's exec
     runtime_pid: int  # the runtime's pid as this process sees it
+    # The endpoint's listener in the sandbox's namespace, for a function whose role may
+    # call it (bench.emulator.grants); None for every other function.
+    endpoint: socket.socket | None = None
 
 
 _CREDS = struct.Struct("iII")  # struct ucred: pid, uid, gid
@@ -249,7 +252,7 @@ _CREDS = struct.Struct("iII")  # struct ucred: pid, uid, gid
 def _receive(channel: socket.socket) -> Handover | None:
     """One message: 8 bytes of stamp, the listening socket (SCM_RIGHTS) and the sender's
     credentials (SCM_CREDENTIALS), whose pid the kernel translates into our namespace."""
-    ancillary = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(_CREDS.size)
+    ancillary = socket.CMSG_SPACE(8) + socket.CMSG_SPACE(_CREDS.size)
     try:
         data, ancdata, _, _ = channel.recvmsg(8, ancillary)
     except OSError:
@@ -261,12 +264,13 @@ def _receive(channel: socket.socket) -> Handover | None:
             fds.extend(struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) // 4 * 4]))
         elif level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
             pid = _CREDS.unpack(payload[: _CREDS.size])[0]
-    if len(data) != 8 or len(fds) != 1 or pid <= 0:
+    if len(data) != 8 or len(fds) not in (1, 2) or pid <= 0:
         for fd in fds:
             os.close(fd)
         return None
     listener = socket.socket(fileno=fds[0])
-    return Handover(listener, struct.unpack("q", data)[0], pid)
+    endpoint = socket.socket(fileno=fds[1]) if len(fds) == 2 else None
+    return Handover(listener, struct.unpack("q", data)[0], pid, endpoint)
 
 
 def jail(
@@ -277,6 +281,7 @@ def jail(
     code_dir: Path,
     tmp_mb: int,
     extra_ro: tuple[Path, ...] = (),
+    endpoint_port: int = 0,
 ) -> Jailed:
     """The command line that runs `argv` isolated; `env` is the runtime's environment."""
     assert support.bwrap is not None
@@ -299,7 +304,8 @@ def jail(
     cmd += ["--ro-bind", str(code_dir), str(TASK_ROOT), "--chdir", str(TASK_ROOT)]
     cmd += ["--", sys.executable, "-I", "-S", str(LAUNCHER)]
     keep_pwd = "1" if "PWD" in env else "0"  # bubblewrap sets PWD; Lambda does not
-    cmd += [str(theirs.fileno()), str(host_uid), str(host_uid), keep_pwd, "--", *argv]
+    cmd += [str(theirs.fileno()), str(host_uid), str(host_uid), keep_pwd, str(endpoint_port)]
+    cmd += ["--", *argv]
     return Jailed(cmd, (theirs.fileno(),), ours, theirs)
 
 

@@ -265,7 +265,10 @@ class SandboxManager:
             group = cgroups.SandboxGroup(self._hierarchy, secrets.token_hex(8), spec.memory_mb)
         if group is not None and init_type == PROVISIONED:
             group.set_cpu(group.share)  # no init boost: the memory's share from the start
-        sb = Sandbox(spec, launch, self._sink, group, jail, init_type=init_type)
+        sb = Sandbox(
+            spec, launch, self._sink, group, jail, init_type=init_type,
+            serve_endpoint=self._settings.serve_endpoint,
+        )  # fmt: skip
         # A sandbox whose runtime dies while idle leaves the pool at once (its cgroup too).
         sb.proc.exited.add_done_callback(lambda _: self._evict(sb))
         self._live.add(sb)

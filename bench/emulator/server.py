@@ -13,13 +13,16 @@ uploads cannot make the endpoint hold more than MAX_UNVERIFIED_BODIES of them at
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from bench.emulator.auth import (
+    UNKNOWN_KEY,
     AuthFailure,
     Credentials,
     SignedRequest,
@@ -28,6 +31,7 @@ from bench.emulator.auth import (
 )
 from bench.emulator.code_url import PREFIX as CODE_PREFIX
 from bench.emulator.errors import AwsError, logs_error, too_large, too_many_requests
+from bench.emulator.grants import Grants, Session, access_key_of
 from bench.emulator.invoke import REQUEST_ID
 
 if TYPE_CHECKING:
@@ -83,9 +87,14 @@ class _Front:
         credentials: Credentials,
         quota: QuotaLimiter,
         faults: FaultPlan | None = None,
+        *,
+        grants: Grants | None = None,
+        region: str = "us-east-1",
     ) -> None:
         self.logs_api = logs_api
         self.credentials = credentials
+        self.grants = grants
+        self.region = region
         self.quota = quota
         self.faults = faults
         self.operations: dict[tuple[str, str], str] = {}
@@ -125,7 +134,11 @@ class _Front:
         headers: dict[str, list[str]] = {}
         for name, value in request.headers.items():
             headers.setdefault(name.lower(), []).append(value)
-        auth = check_headers(headers, self.credentials, service="logs" if is_logs else "lambda")
+        # A function's own session credentials (bench.emulator.grants), or the endpoint's.
+        access = access_key_of(next(iter(headers.get("authorization", ())), None))
+        session = self.grants.session(access) if self.grants and access else None
+        credentials = session.credentials if session is not None else self.credentials
+        auth = check_headers(headers, credentials, service="logs" if is_logs else "lambda")
         path, _, query = request.raw_path.partition("?")
         operation = self.operation_of(request, is_logs)
         if operation is None:
@@ -145,10 +158,38 @@ class _Front:
             except web.HTTPRequestEntityTooLarge as exc:
                 raise too_big from exc
         check_signature(SignedRequest(request.method, path, query, headers, body), auth,
-                        self.credentials)
+                        credentials)
+        if session is not None:
+            self._check_session(session, headers, operation, request)
         if not self.quota.allow("logs" if is_logs else "lambda", operation):
             raise _throttled(is_logs)
         return operation
+
+    def _check_session(
+        self, session: Session, headers: dict[str, list[str]], operation: str,
+        request: web.Request,
+    ) -> None:
+        """A function's credentials: its token, unexpired, and only what its role allows."""
+        token = next(iter(headers.get("x-amz-security-token", ())), "")
+        if not hmac.compare_digest(token, session.token):
+            raise AuthFailure(UNKNOWN_KEY)
+        if time.time() > session.expires:
+            raise AuthFailure(("ExpiredTokenException",
+                               "The security token included in the request is expired"))
+        account = session.role_arn.split(":")[4]
+        name = request.match_info.get("FunctionName", "*")
+        arn = name if name.startswith("arn:") else (
+            f"arn:aws:lambda:{self.region}:{account}:function:{name}"
+        )
+        if "Qualifier" in request.query:
+            arn = f"{arn}:{request.query['Qualifier']}"
+        action = "lambda:InvokeFunction" if operation == "Invoke" else f"lambda:{operation}"
+        if operation != "Invoke" or not session.scope.permits(arn):
+            message = (
+                f"User: {session.principal} is not authorized to perform: {action} on "
+                f"resource: {arn} because no identity-based policy allows the {action} action"
+            )
+            raise AwsError("AccessDeniedException", message, 403, body={"Message": message})
 
     async def __call__(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -195,10 +236,12 @@ def build_app(
     credentials: Credentials,
     quota: QuotaLimiter,
     faults: FaultPlan | None = None,
+    grants: Grants | None = None,
+    region: str = "us-east-1",
 ) -> web.Application:
     from aiohttp import web
 
-    front = _Front(logs_api, credentials, quota, faults)
+    front = _Front(logs_api, credentials, quota, faults, grants=grants, region=region)
     app = web.Application(middlewares=[web.middleware(front)], client_max_size=CLIENT_MAX_SIZE)
     app.router.add_route("POST", "/", front.logs_entry)
     for method, path, handler, operation in lambda_api.routes():
