@@ -255,12 +255,14 @@ def analyze(
         str, typer.Option("--name", help="Name of the run, for history and compare.")
     ] = "production",
     results: ResultsOpt = Path("results"),
+    reports: ReportsOpt = Path("reports"),
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     endpoint_url: EndpointOpt = None,
 ) -> None:
     """Cold starts in production: read existing functions' REPORT lines over a window and
-    store them as a run (phase production). Read-only; see bench iam-policy --analyze."""
+    store them as a run (phase production) with its report, REPORTS/<run_id>.html.
+    Read-only; see bench iam-policy --analyze."""
     from bench.analyze import AnalyzeOptions
     from bench.analyze import analyze as do_analyze
     from bench.analyze.render import format_analysis
@@ -269,7 +271,7 @@ def analyze(
         AnalyzeOptions(
             functions=function or [], prefix=prefix, tags=tag or [], since=since, start=start,
             end=end, region=region, profile=profile, endpoint_url=endpoint_url,
-            results_root=results, name=name, reader=reader,
+            results_root=results, reports_root=reports, name=name, reader=reader,
         )
     )  # fmt: skip
     console = _console()

@@ -38,6 +38,7 @@ class AnalyzeOptions:
     profile: str | None = None
     endpoint_url: str | None = None
     results_root: Path = Path("results")
+    reports_root: Path | None = None  # where its page goes; None: no page
     name: str = "production"
     reader: str = "auto"
 
@@ -50,6 +51,8 @@ class AnalyzeOutcome:
     reader: str
     window: dict[str, str]
     functions: dict[str, dict[str, Any]]  # name -> production.functions entry
+    report_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -91,8 +94,24 @@ def analyze(options: AnalyzeOptions) -> AnalyzeOutcome:
             )
         except (ClientError, BotoCoreError) as exc:
             raise TargetError(f"selecting functions: {one_line(exc)}") from None
-        study = _Study(options, window, reader, target, functions)
-        return study.run()
+        outcome = _Study(options, window, reader, target, functions).run()
+    if options.reports_root is not None:
+        _render(outcome, options.reports_root)
+    return outcome
+
+
+def _render(outcome: AnalyzeOutcome, reports_root: Path) -> None:
+    """The run's page, as `bench run` writes one. The run is stored whatever happens here:
+    a page that cannot be written is noted with how to retry."""
+    from bench.errors import BenchError
+    from bench.report import render_run
+
+    try:
+        outcome.report_path = render_run(outcome.run_dir, reports_root)
+    except (BenchError, OSError) as exc:
+        outcome.notes.append(
+            f"report not rendered ({one_line(exc)}); retry: bench report {outcome.run_dir}"
+        )
 
 
 class _Study:

@@ -67,4 +67,8 @@ def format_analysis(outcome: AnalyzeOutcome) -> list[Any]:
                  if r is not None]  # fmt: skip
         if hours:
             notes.append(f"{name}: cold-start rate by hour (UTC): {', '.join(hours)}")
-    return [table, *notes, f"status: {outcome.status}", f"results: {outcome.run_dir}"]
+    shown = [table, *notes, *outcome.notes, f"status: {outcome.status}",
+             f"results: {outcome.run_dir}"]  # fmt: skip
+    if outcome.report_path is not None:
+        shown.append(f"report: {outcome.report_path}")
+    return shown

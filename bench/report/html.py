@@ -20,9 +20,13 @@ def number(value: Any, digits: int = 1) -> str:
 
 
 def usd(value: Any) -> str:
+    """Dollars as everywhere else (bench.cost.usd: a production window's $0.0000404 is not
+    $0.0000); "not available" where nothing was priced."""
+    from bench.cost import usd as dollars
+
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "not available"
-    return f"${value:,.4f}"
+    return dollars(float(value))
 
 
 @cache

@@ -12,6 +12,7 @@ from bench.report import charts, glossary
 from bench.report.disclosure import local_disclosure
 from bench.report.html import number, render, svg
 from bench.report.load import LoadedRun, load_run, matrix_name
+from bench.report.production import production_section
 from bench.report.regions import region_comparison
 from bench.results.schema import START_TYPES, STATUSES
 
@@ -146,6 +147,7 @@ def page_context(loaded: LoadedRun, summary: pd.DataFrame) -> dict[str, Any]:
     starts = Counter(inv["start_type"].astype(str)) if len(inv) else Counter()
     statuses = Counter(inv["status"].astype(str)) if len(inv) else Counter()
     events = Counter(str(e.get("kind", "?")) for e in loaded.events)
+    production = production_section(manifest)
     return {
         "run_id": loaded.run_id,
         "matrix_name": matrix_name(loaded.manifest),
@@ -176,7 +178,9 @@ def page_context(loaded: LoadedRun, summary: pd.DataFrame) -> dict[str, Any]:
         "ci_method": CI_METHOD,
         "csv_uri": _csv_uri(summary),
         "csv_name": f"{loaded.run_id}-cells.csv",
-        "charts": {
+        "production": production,
+        # A production run has no matrix to chart and no client latency: its own section.
+        "charts": {} if production else {
             "by_memory": svg(charts.init_by_memory(summary)),
             "by_package": svg(charts.init_by_package(summary)),
             "ecdf": svg(charts.latency_ecdf(inv)),
