@@ -18,7 +18,7 @@ import pytest
 
 from bench.analyze import AnalyzeOptions, analyze
 from bench.errors import InputError
-from bench.results import load_run
+from bench.results import START_TYPES, load_run
 
 BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 WINDOW = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z"}
@@ -165,7 +165,8 @@ def test_mixed_formats_malformed_lines_and_classification(
     assert all(r["phase"] == "production" and r["cell"] == "mixed" for r in records.values())
     summary = entry["summary"]
     assert summary["invocations"] == 9
-    assert summary["start_types"] == {"cold": 2, "warm": 4, "proactive": 1, "unknown": 2}
+    assert summary["start_types"] == {**dict.fromkeys(START_TYPES, 0), "cold": 2, "warm": 4,
+                                      "proactive": 1, "unknown": 2}
     assert summary["timeouts"] == 1 and summary["errors"] == 0
     assert summary["environments"] == 4
     events = [json.loads(line) for line in (outcome.run_dir / "events.jsonl").read_text()
