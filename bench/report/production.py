@@ -30,7 +30,12 @@ def _init_rows(summary: dict[str, Any]) -> list[dict[str, str]]:
     for name in PERCENTILES:
         figure = summary["init_duration_ms"][name]
         low, high = figure["ci"]
-        ci = DASH if low is None or high is None else f"{number(low)} – {number(high)}"
+        if figure["ms"] is None:
+            ci = DASH
+        elif low is None or high is None:
+            ci = "too few cold starts for one"
+        else:
+            ci = f"{number(low)} – {number(high)}"
         rows.append({"name": name, "ms": number(figure["ms"]), "ci": ci})
     return rows
 
