@@ -282,7 +282,7 @@ def cold_split_by_memory(split: pd.DataFrame) -> str:
     if split.empty:
         return _empty("No cold start with an Init Duration was measured.")
     with _style():
-        fig = _figure(7, 3.6)
+        fig = _figure(WIDTH_IN, 3.6)
         ax = fig.add_subplot()
         for i, (series, group) in enumerate(split.groupby("series", sort=True)):
             rows = group.sort_values("memory_mb")
@@ -298,5 +298,5 @@ def cold_split_by_memory(split: pd.DataFrame) -> str:
         _memory_axis(ax, sorted(split["memory_mb"].astype(float).unique()))
         ax.set_ylabel("p50 (ms), 95% CI")
         ax.set_ylim(bottom=0)
-        ax.legend(fontsize=7)
+        _legend_beside(ax, fontsize=7)
         return _svg(fig)
