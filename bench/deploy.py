@@ -278,6 +278,17 @@ def _code_location(cp: ControlPlane, spec: FunctionSpec) -> dict[str, Any]:
     return {"ZipFile": spec.zip_path.read_bytes()}
 
 
+def create_function_url(cp: ControlPlane, name: str, cell_id: str | None = None) -> str:
+    """A function URL in front of `name`, AuthType AWS_IAM (signed requests only, never a
+    public endpoint); returns its URL. Deleting the function deletes it."""
+    answer = cp.call(
+        lambda: cp.lambda_client.create_function_url_config(FunctionName=name, AuthType="AWS_IAM"),
+        "CreateFunctionUrlConfig",
+        cell_id,
+    )
+    return str(answer["FunctionUrl"])
+
+
 def bump(
     cp: ControlPlane,
     name: str,

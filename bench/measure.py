@@ -68,6 +68,13 @@ class CellMeasurer:
     # A user's function's events per cell (functions:).
     _events: dict[str, EventCycle] = field(default_factory=dict)
     region: str | None = None  # where the functions run, for each record
+    url_invoker: Any = None  # bench.url_invoke.UrlInvoker, for cells with invoke_via: url
+
+    def _url(self, cell: Cell) -> str | None:
+        """The function URL a cell is measured through (invoke_via: url), else None."""
+        if self._via(cell) != "url":
+            return None
+        return str(self.recorder.cell(cell.id)["function_url"])
 
     def _cold_round(self, name: str, payloads: list[bytes]) -> list[InvokeOutcome]:
         # Every cold round, one invoke or many, opens its connections (TCP and TLS)
@@ -140,7 +147,13 @@ class CellMeasurer:
         """One cold round at `target`; False when every invoke so far failed (the cell is
         then failed: more would only repeat it)."""
         sent = [self._payload(cell, round_, seq) for seq in range(1, size + 1)]
-        outcomes = self._cold_round(target, [payload for _event, payload in sent])
+        payloads = [payload for _event, payload in sent]
+        url = self._url(cell)
+        if url is not None:
+            start_ns = self.recorder.run_start_ns
+            outcomes = self.url_invoker.burst(url, payloads, run_start_ns=start_ns)
+        else:
+            outcomes = self._cold_round(target, payloads)
         for seq, outcome in enumerate(outcomes, start=1):
             self._record(cell, "cold", round_, seq, outcome, event=sent[seq - 1][0])
             if outcome.status != "success":
@@ -158,9 +171,14 @@ class CellMeasurer:
             if self.stop.is_set():
                 return
             event, payload = self._payload(cell, 0, seq)
-            outcome = invoke_once(
-                self.invoker, target, payload, run_start_ns=self.recorder.run_start_ns
-            )
+            url = self._url(cell)
+            if url is not None:
+                start_ns = self.recorder.run_start_ns
+                outcome = self.url_invoker.once(url, payload, run_start_ns=start_ns)
+            else:
+                outcome = invoke_once(
+                    self.invoker, target, payload, run_start_ns=self.recorder.run_start_ns
+                )
             self._record(cell, "warm", 0, seq, outcome, event=event)
             if outcome.status != "success":
                 failures.append(_failure(outcome))

@@ -192,6 +192,12 @@ class Recorder:
     def function_names(self) -> list[str]:
         return [c["function_name"] for c in self.manifest.get("cells", {}).values()]
 
+    def note_cell(self, cell_id: str, **fields: Any) -> None:
+        """Add facts to a cell's manifest entry (e.g. its function_url)."""
+        with self.lock:
+            self.manifest["cells"][cell_id].update(fields)
+            self.save_manifest()
+
     def set_cell(self, cell_id: str, status: str, error: str | None = None) -> None:
         from bench.quality import verdict
 

@@ -25,6 +25,7 @@ from bench.deploy import (
     CONTROL_PLANE_RATE_PER_S,
     ControlPlane,
     FunctionSpec,
+    create_function_url,
     deploy_function,
     execution_role,
     teardown,
@@ -338,6 +339,9 @@ class Experiment:
                 if not fresh:  # a killed run may have left the function half-measured
                     teardown(lane.cp, [spec.name], log_groups=False, packages=False)
                 deploy_function(lane.cp, spec)
+                if own is not None and own.invoke_via == "url":
+                    url = create_function_url(lane.cp, spec.name, cell.id)
+                    self.recorder.note_cell(cell.id, function_url=url)
             except CELL_ERRORS as exc:
                 self.recorder.set_cell(cell.id, "failed", f"deploy: {one_line(exc)}")
             progress.advance("deploy")
@@ -354,6 +358,7 @@ class Experiment:
 
     def _measure_lane(self, lane: Lane, todo: list[Cell]) -> None:
         from bench.measure import CellMeasurer
+        from bench.url_invoke import UrlInvoker
 
         progress = self.progress
         assert progress is not None
@@ -366,6 +371,11 @@ class Experiment:
             stop=self.stop,
             progress=progress,
             region=lane.region,
+            url_invoker=UrlInvoker(
+                lane.target.session.get_credentials(),
+                lane.target.region,
+                timeout_s=lane.target.function_timeout_s + 30,
+            ),
         )
 
         def measure(cell: Cell) -> None:

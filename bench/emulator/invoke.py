@@ -123,11 +123,18 @@ class Invoker:
             self.events.submit(fn.name, request_id, payload, self._resolver(fn.name, version))
             return web.Response(status=202, headers={"x-amzn-RequestId": request_id})
         tail = request.headers.get("X-Amz-Log-Type") == "Tail"
+        result = await self.call(fn, spec, payload, request_id, tail=tail)
+        return self._response(result, request_id, tail)
+
+    async def call(
+        self, fn: Function, spec: FunctionSpec, payload: bytes, request_id: str, *, tail: bool
+    ) -> InvokeResult:
+        """Run one synchronous invocation in a sandbox (Invoke, and a function URL's)."""
         shared = fn.reserved is None  # draws on the account's unreserved pool
         if shared:
             self.pool.enter(self.registry.reserved_total())
         try:
-            result = await self.sandboxes.invoke(
+            return await self.sandboxes.invoke(
                 spec,
                 payload,
                 request_id=request_id,
@@ -141,7 +148,6 @@ class Invoker:
         finally:
             if shared:
                 self.pool.leave()
-        return self._response(result, request_id, tail)
 
     @staticmethod
     def _response(result: InvokeResult, request_id: str, tail: bool) -> web.Response:

@@ -29,6 +29,7 @@ from bench.emulator.errors import (
     validation,
 )
 from bench.emulator.event_config_api import EventConfigApi
+from bench.emulator.function_urls import FunctionUrls
 from bench.emulator.functions import Config, Function, Registry, now_stamp, parse_ref
 from bench.emulator.invoke import Invoker
 from bench.emulator.provisioned_api import ProvisionedApi
@@ -114,6 +115,7 @@ class LambdaApi:
         self.account = account or AccountSettings()
         self.invoker = Invoker(registry, sandboxes, UnreservedPool(self.account))
         self.code_urls = CodeUrls(self._package_path)
+        self.function_urls = FunctionUrls(registry, self.invoker, self._fn)
         self.versions = VersionsApi(registry, self._fn, self._published)
         self.provisioned = ProvisionedApi(registry, self._fn, sandboxes)
         self.event_configs = EventConfigApi(
@@ -166,6 +168,7 @@ class LambdaApi:
             *self.versions.routes(),
             *self.provisioned.routes(),
             *self.event_configs.routes(),
+            *self.function_urls.routes(),
             # Code.Location: presigned by the URL itself, so the server skips SigV4 there.
             ("GET", CODE_PREFIX + "{name}/{file}", self.code_urls.serve, "GetCodePackage"),
         ]

@@ -31,6 +31,7 @@ from bench.emulator.auth import (
 )
 from bench.emulator.code_url import PREFIX as CODE_PREFIX
 from bench.emulator.errors import AwsError, logs_error, too_large, too_many_requests
+from bench.emulator.function_urls import PREFIX as URL_PREFIX
 from bench.emulator.grants import Grants, Session, access_key_of
 from bench.emulator.invoke import REQUEST_ID
 
@@ -198,6 +199,10 @@ class _Front:
 
         if request.path.startswith(CODE_PREFIX):
             return await handler(request)  # presigned: the handler checks the URL's signature
+        if request.path.startswith(URL_PREFIX):
+            # A function URL: the handler checks SigV4 itself when its AuthType asks.
+            request[REQUEST_ID] = str(uuid.uuid4())
+            return await handler(request)
         request_id = str(uuid.uuid4())
         request[REQUEST_ID] = request_id  # Invoke runs the function under this id
         is_logs = request.headers.get("X-Amz-Target", "").startswith(LOGS_PREFIX)
@@ -242,6 +247,7 @@ def build_app(
     from aiohttp import web
 
     front = _Front(logs_api, credentials, quota, faults, grants=grants, region=region)
+    lambda_api.function_urls.credentials = credentials
     app = web.Application(middlewares=[web.middleware(front)], client_max_size=CLIENT_MAX_SIZE)
     app.router.add_route("POST", "/", front.logs_entry)
     for method, path, handler, operation in lambda_api.routes():

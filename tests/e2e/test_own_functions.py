@@ -135,3 +135,62 @@ def test_a_function_that_cannot_load_fails_its_cells_with_the_init_error(
     lambda_client, logs_client = emu.clients(emulator)
     assert lambda_client.list_functions()["Functions"] == []
     assert logs_client.describe_log_groups()["logGroups"] == []
+
+
+WEB_HANDLER = """\
+import json
+
+
+def handler(event, context):
+    seen = {"version": event["version"], "method": event["requestContext"]["http"]["method"],
+            "body": event.get("body")}
+    return {"statusCode": 200, "headers": {"content-type": "application/json"},
+            "body": json.dumps(seen)}
+"""
+
+URL_MATRIX = """\
+name: via-url
+memory_mb: [512]
+cold_starts: 2
+burst: 2
+warm_invocations: 3
+budget_usd: 0.05
+functions:
+  - name: greeter
+    code: {code}
+    handler: app.handler
+    runtime: python3.12
+    event: {event}
+    invoke_via: url
+"""
+
+
+def test_invoke_via_url_measures_through_a_function_url(
+    workdir: Path, emulator: Any, emu: Any, aws_env: dict[str, str]
+) -> None:
+    _needs_isolation()
+    (workdir / "web").mkdir()
+    (workdir / "web" / "app.py").write_text(WEB_HANDLER)
+    body = URL_MATRIX.format(code=workdir / "web", event=EXAMPLES / "events" / "greet.json")
+    (workdir / "u.yaml").write_text(emu.matrix(emulator, stage="viaurl", body=body))
+    outcome = run_matrix(RunOptions(matrix_path=Path("u.yaml")), console=_console())
+    assert outcome.status == "complete", outcome
+    cell = json.loads((outcome.run_dir / "manifest.json").read_text())["cells"][
+        "greeter-512mb-x86_64"
+    ]
+    assert cell["function_url"].startswith(emulator.endpoint_url + "/_coldbench/url/")
+    records = _records(outcome.run_dir)
+    assert len(records) == 5
+    sent = json.loads((EXAMPLES / "events" / "greet.json").read_text())
+    for record in records:
+        assert record["invoke_via"] == "url" and record["status"] == "success", record
+        # The payload format version 2.0 event, the event file as its body; the answer's
+        # statusCode and body became the HTTP response.
+        received = json.loads(record["response_excerpt"])
+        assert received["version"] == "2.0" and received["method"] == "POST"
+        assert json.loads(received["body"]) == sent
+        # The REPORT line came from CloudWatch Logs (a URL returns no log tail).
+        assert record["report_sources"] == ["cloudwatch"]
+    assert [r["start_type"] for r in records] == ["cold", "cold", "warm", "warm", "warm"]
+    lambda_client, _logs = emu.clients(emulator)
+    assert lambda_client.list_functions()["Functions"] == []
