@@ -127,6 +127,8 @@ def make_record(
         "response_excerpt": excerpt,
         "region": region,
         "driver_skew_ms": outcome.driver_skew_ms,
+        "idle_s": None,
+        "probe_burst": None,
     }
     record = cast(dict[str, Any], typed)
     found = tail_report(outcome)

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from bench.errors import InputError
+from bench.experiments.settings import Experiment, Seconds, Traffic, check_experiment
 from bench.lambda_limits import MEMORY_MAX_MB, MEMORY_MIN_MB, TIMEOUT_MAX_S
 from bench.runtimes import creatable, refusal, runtime_family, supports_snapstart
 
@@ -349,6 +350,16 @@ class Matrix(_Strict):
     # SnapStart on a published version; only where the runtime supports it (others: off).
     snapstart: list[OnOff] = ["off"]
     exclude: list[Filter] = []
+    # What the run measures: the cold-start matrix, how long idle environments stay warm
+    # (keepalive), or warm-up pings against user-like traffic (warmup); bench.experiments.
+    experiment: Experiment = "coldstart"
+    idle_s: list[Seconds] | None = None
+    environments: StrictCount | None = Field(None, ge=1, le=1000)
+    repetitions: StrictCount | None = Field(None, ge=1, le=1000)
+    ping_every_s: Seconds | None = None
+    ping_concurrency: StrictCount | None = Field(None, ge=1, le=1000)
+    duration_s: Seconds | None = None
+    traffic: Traffic | None = None
 
     @field_validator("reserve", mode="before")
     @classmethod
@@ -430,6 +441,7 @@ class Matrix(_Strict):
                 "java11+, python3.12+ and dotnet8+)"
             )
         self._check_exclude()
+        check_experiment(self)
         return self
 
     def _check_exclude(self) -> None:

@@ -138,7 +138,8 @@ def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
     estimate = estimate_matrix(matrix, source=source)
     check_budget(estimate, matrix.budget_usd, options.accept_cost, source=source)
     prior = _load_prior(options, matrix) if options.resume else None
-    cells = matrix.cells()
+    kind = experiment_kind(matrix)
+    cells = kind.cells_of(matrix)
     if console is not None:
         line = start_line(matrix.name, len(cells), estimate.invocations, options.started)
         console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -150,7 +151,7 @@ def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
         endpoint_url=options.endpoint_url,
         stage=options.stage,
     ) as target:
-        experiment = Experiment(
+        experiment = kind(
             options,
             matrix=matrix,
             target=target,
@@ -164,6 +165,19 @@ def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
         except (ClientError, BotoCoreError) as exc:
             where = target.endpoint_url or f"AWS {target.region}"
             raise TargetError(f"{where}: {one_line(exc)}") from None
+
+
+def experiment_kind(matrix: Matrix) -> type[Experiment]:
+    """The matrix's `experiment`: the cold-start matrix here, the others in bench.experiments."""
+    if matrix.experiment == "keepalive":
+        from bench.experiments.keepalive import KeepaliveExperiment
+
+        return KeepaliveExperiment
+    if matrix.experiment == "warmup":
+        from bench.experiments.warmup import WarmupExperiment
+
+        return WarmupExperiment
+    return Experiment
 
 
 def _load_prior(options: RunOptions, matrix: Matrix) -> Prior:
@@ -236,17 +250,37 @@ class Experiment:
             for future in [pool.submit(work, lane) for lane in self.lanes]:
                 future.result()
 
-    def run(self, prior: Prior | None) -> RunOutcome:
+    # What another experiment (bench.experiments) changes: its cells, how wide its bursts
+    # are, how many cells it measures at once, what the progress counts, how it resumes.
+    @staticmethod
+    def cells_of(matrix: Matrix) -> list[Cell]:
+        return matrix.cells()
+
+    def burst_width(self) -> int:
+        return self.matrix.burst
+
+    def cells_at_once(self, lane: Lane) -> int:
+        return lane.target.parallel_cells
+
+    def progress_totals(self, pending: list[Cell]) -> tuple[int, int]:
+        """(rounds, invocations) the progress bar counts to."""
         from bench.measure import cold_plan
 
+        per_cell = self.matrix.cold_starts + self.matrix.warm_invocations
+        return len(list(cold_plan(self.matrix))) * len(pending), per_cell * len(pending)
+
+    def reopen(self, prior: Prior) -> None:
+        self.recorder.resume(prior)
+
+    def run(self, prior: Prior | None) -> RunOutcome:
         pending = [c for c in self.cells if prior is None or not prior.is_complete(c.id)]
         # Reservations, or the shared pool, must fit in every region before the first
         # resource exists.
         for lane in self.lanes:
             waiting = [c for c in pending if c in lane.cells]
             lane.concurrency = plan_concurrency(
-                lane.cp, reserve=self.matrix.reserve, burst=self.matrix.burst,
-                cells=len(waiting), parallel_cells=lane.target.parallel_cells,
+                lane.cp, reserve=self.matrix.reserve, burst=self.burst_width(),
+                cells=len(waiting), parallel_cells=self.cells_at_once(lane),
             )  # fmt: skip
         regions = [lane.region for lane in self.lanes]
         for lane in self.lanes:
@@ -260,7 +294,7 @@ class Experiment:
         if prior is None:
             self.recorder.open_new(self.matrix, self.estimate)
         else:
-            self.recorder.resume(prior)
+            self.reopen(prior)
         self.recorder.describe_cells(self.cells, self.artifacts)
         self.recorder.manifest["concurrency"] = self.lanes[0].concurrency.describe()
         if self.target.listed:
@@ -268,15 +302,18 @@ class Experiment:
                 lane.region: lane.concurrency.describe() for lane in self.lanes
             }
         self.recorder.save_manifest()
-        per_cell = self.matrix.cold_starts + self.matrix.warm_invocations
+        rounds, invocations = self.progress_totals(pending)
+        finish_at = getattr(self.estimate, "finish_at", None)
+        if finish_at is not None and self.console is not None and finish_at() is not None:
+            self.console.print(f"expected to finish at {finish_at()}")
         try:
             with (
                 sigint_stops(self.stop),
                 RunProgress(
                     self.console,
                     cells=len(pending),
-                    rounds=len(list(cold_plan(self.matrix))) * len(pending),
-                    invocations=per_cell * len(pending),
+                    rounds=rounds,
+                    invocations=invocations,
                     started=self.options.started,
                 ) as progress,
             ):

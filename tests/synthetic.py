@@ -124,6 +124,8 @@ def _cell_records(
         "error_message": np.where(bad, "Error: Runtime exited with error: signal: killed", None),
         "error_phase": np.where(bad, "invoke", None), "response_excerpt": None,
         "region": "us-east-1", "driver_skew_ms": np.nan,
+        "idle_s": np.nan,  # not a keep-alive probe
+        "probe_burst": np.nan,
     })  # fmt: skip
 
 

@@ -141,6 +141,8 @@ def _csv_uri(summary: pd.DataFrame) -> str:
 
 
 def page_context(loaded: LoadedRun, summary: pd.DataFrame) -> dict[str, Any]:
+    from bench.experiments.report import experiment_context
+
     manifest, inv = loaded.manifest, loaded.invocations
     running = manifest["status"] == "running"
     banner = RUNNING_BANNER if running else STATUS_BANNERS.get(loaded.status)
@@ -186,6 +188,7 @@ def page_context(loaded: LoadedRun, summary: pd.DataFrame) -> dict[str, Any]:
             "ecdf": svg(charts.latency_ecdf(inv)),
             "breakdown": svg(charts.latency_breakdown(summary)),
         },
+        "experiment": experiment_context(manifest, inv),
     }
 
 

@@ -21,7 +21,8 @@ EVENTS = "events.jsonl"
 REPORT_LINES = "report-lines.log"
 
 # -- enums ---------------------------------------------------------------------------------
-PHASES = ("cold", "warm", "production")
+# probe: a keep-alive probe burst; user and ping: the warm-up experiment's traffic and pings.
+PHASES = ("cold", "warm", "production", "probe", "user", "ping")
 STATUSES = ("success", "error", "timeout", "throttled")
 # provisioned: the first invocation of an environment that provisioned concurrency
 # initialised ahead (no Init Duration); restored: a SnapStart restore (Restore Duration).
@@ -55,7 +56,7 @@ INVOCATION_KEYS: tuple[str, ...] = (
     "sandbox_invocation", "init_to_invoke_gap_ms", "start_type", "report_sources",
     "launch_skew_ms", "queued_ms", "contention", "provisioned", "snapstart",
     "function", "event", "invoke_via", "error_message", "error_phase", "response_excerpt",
-    "region", "driver_skew_ms",
+    "region", "driver_skew_ms", "idle_s", "probe_burst",
 )  # fmt: skip
 INVOCATION_KEY_SET = frozenset(INVOCATION_KEYS)
 # Keys added after schema version 1 was first written: a record without them is read
@@ -63,7 +64,7 @@ INVOCATION_KEY_SET = frozenset(INVOCATION_KEYS)
 ADDED_KEYS = (
     "queued_ms", "contention", "provisioned", "snapstart",
     "function", "event", "invoke_via", "error_message", "error_phase", "response_excerpt",
-    "region", "driver_skew_ms",
+    "region", "driver_skew_ms", "idle_s", "probe_burst",
 )  # fmt: skip
 INVOKE_VIA = ("sdk", "url")
 ERROR_PHASES = ("init", "invoke")
@@ -73,7 +74,7 @@ INT_KEYS = ("memory_mb", "round", "seq", "client_send_ns")
 FLOAT_KEYS = (
     "package_mb", "client_latency_ms", *REPORT_FIELDS,
     "sandbox_invocation", "init_to_invoke_gap_ms", "launch_skew_ms", "queued_ms",
-    "provisioned", "driver_skew_ms",
+    "provisioned", "driver_skew_ms", "idle_s", "probe_burst",
 )  # fmt: skip
 CATEGORY_KEYS = (
     "run", "cell", "runtime", "architecture", "package_kind", "phase", "status",
@@ -133,6 +134,8 @@ class InvocationRecord(TypedDict):
     region: str | None  # where the function ran; null in runs older than the field
     # driver: lambda only: how far this invocation's driver started from the planned time
     driver_skew_ms: float | None
+    idle_s: float | None  # keep-alive probes: the gap; null elsewhere
+    probe_burst: int | None  # keep-alive probes: 1 warming, 2 after the gap
 
 
 def with_added_keys(record: dict[str, Any]) -> dict[str, Any]:
