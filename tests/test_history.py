@@ -84,3 +84,22 @@ def test_runs_in_one_minute_are_told_apart_and_a_changed_matrix_is_marked(
     assert html.count(" (matrix changed) -->") == 1  # one tick label (an SVG comment)
     assert '<td class="l flag">burst: 10 -&gt; 1</td>' in html
     assert html.count('<td class="l">none</td>') >= 1  # the second run: same settings
+
+
+def test_an_aborted_run_is_marked_and_neither_judged_nor_a_baseline(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    write_run(root, _night(1))
+    # Stopped early, and (for whatever reason) fast: judged as a baseline, it would make
+    # the next normal run look like a regression.
+    write_run(root, _night(2, status="aborted", init_factor={SLOW: 0.6}))
+    write_run(root, _night(3))
+    (page,) = render_history(root, tmp_path / "reports", name="nightly")
+    html = page.read_text(encoding="utf-8")
+    assert 'class="l mark-regression"' not in html
+    assert "not judged (aborted)" in html
+    # The same nights with the stop judged as a normal run would flag night 3: the check
+    # above could fail.
+    write_run(root / "control", _night(2, init_factor={SLOW: 0.6}))
+    write_run(root / "control", _night(3))
+    (control,) = render_history(root / "control", tmp_path / "control-reports", name="nightly")
+    assert f'<td class="l mark-regression">{SLOW}</td>' in control.read_text(encoding="utf-8")

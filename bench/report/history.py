@@ -41,30 +41,41 @@ def _history_rows(run_dirs: list[Path], lenient: bool) -> tuple[Any, list[dict[s
     from bench.stats import cell_summary
 
     frames, runs = [], []
-    previous = None
+    previous = None  # the last run that was judged: an aborted run is never a baseline
     for order, run_dir in enumerate(run_dirs):
         loaded = load_run(run_dir, lenient=lenient)
         summary = cell_summary(loaded.invocations)
         flagged: set[str] = set()
         changes = matrix_changes(previous.manifest, loaded.manifest) if previous else []
-        if previous is not None:
+        # A stopped run measured what it had time for: its points are shown, marked, and
+        # neither judged nor judged against.
+        judged = loaded.status not in UNJUDGED
+        if previous is not None and judged:
             verdict = judge_runs(previous, loaded, metrics=["init_duration_ms"])
             flagged = {r.cell for r in verdict.rows if r.mark == "regression"}
         started = str(loaded.manifest["started"])
+        label = run_label(started, loaded.run_id, changed=bool(changes))
+        if not judged:
+            label = f"{label} ({loaded.status}, not judged)"
         summary = summary.assign(
             order=order,
-            label=run_label(started, loaded.run_id, changed=bool(changes)),
+            label=label,
             run_id=loaded.run_id,
             regression=summary["cell"].isin(flagged),
         )
         frames.append(summary)
         runs.append({"order": order, "run_id": loaded.run_id, "started": started,
-                     "status": loaded.status, "cells": len(summary),
+                     "status": loaded.status, "cells": len(summary), "judged": judged,
                      "regressions": sorted(flagged), "matrix_changes": changes,
-                     "label": run_label(started, loaded.run_id, changed=bool(changes)),
+                     "label": label,
                      "dropped": [f"{loaded.run_id}: {d}" for d in loaded.dropped]})  # fmt: skip
-        previous = loaded
+        if judged:
+            previous = loaded
     return pd.concat(frames, ignore_index=True), runs
+
+
+# Runs shown but left out of regression judgements, as the judged run and as the baseline.
+UNJUDGED = ("aborted",)
 
 
 def run_label(started: str, run_id: str, *, changed: bool) -> str:
