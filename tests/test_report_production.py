@@ -181,3 +181,19 @@ def test_a_page_that_cannot_be_written_leaves_the_run_stored(
     assert f"retry: bench report {run_dir}" in said
     assert "report not rendered (FileExistsError" in said and "report: " not in said
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_hour_bars_are_labelled_in_the_width_of_a_bar() -> None:
+    from bench.report.production import _compact
+
+    counts = (0, 950, 9_499, 35_000, 1_250_000, 12_000_000)
+    assert [_compact(n) for n in counts] == ["0", "950", "9.5k", "35k", "1.2M", "12M"]
+
+
+def test_a_benchmark_run_has_no_production_section(tmp_path: Path) -> None:
+    from tests.synthetic import SyntheticRun, write_run
+
+    run = write_run(tmp_path / "results", SyntheticRun(seed=3, cold=8, warm=2))
+    html = render_run(run, tmp_path / "reports").read_text(encoding="utf-8")
+    assert "Production: what callers met" not in html
+    assert "Init Duration by memory" in html and "Cold vs warm client latency" in html

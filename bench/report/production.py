@@ -131,6 +131,15 @@ def production_section(manifest: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def _compact(count: int) -> str:
+    """A bar's label in the width of a bar: 950, 9.5k, 95k, 9.5M."""
+    for limit, unit in ((1_000_000, "M"), (1_000, "k")):
+        if count >= limit:
+            value = count / limit
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+    return str(count)
+
+
 def cold_rate_by_hour(rates: list[float | None], calls: list[int], overall: float | None) -> str:
     """Cold-start rate per hour of day (UTC), a bar for each hour with invocations, the
     number of invocations above it; the dashed line is the rate over the whole window."""
@@ -142,14 +151,14 @@ def cold_rate_by_hour(rates: list[float | None], calls: list[int], overall: floa
         ax = fig.add_subplot()
         values = [100 * (rates[h] or 0.0) for h in hours]
         bars = ax.bar(hours, values, width=0.8, color=COLORS[0])
-        ax.bar_label(bars, [f"{calls[h]:,}" for h in hours], fontsize=6, padding=1)
+        ax.bar_label(bars, [_compact(calls[h]) for h in hours], fontsize=6, padding=1)
         if overall is not None:
             ax.axhline(100 * overall, color=COLORS[1], linestyle="--", lw=1,
                        label=f"whole window {100 * overall:.1f}%")  # fmt: skip
             ax.legend(fontsize=7, loc="best")
         ax.set_xlim(-0.6, 23.6)
         ax.set_xticks(range(24), [f"{h:02d}" for h in range(24)], fontsize=7)
-        ax.set_xlabel("Hour of day (UTC); above each bar: its invocations")
+        ax.set_xlabel("Hour of day (UTC); above each bar: its invocations (k = 1,000)")
         ax.set_ylabel("Cold starts (%)")
         ax.set_ylim(0, max(values) * 1.25 or 1.0)
         ax.grid(axis="x", visible=False)
