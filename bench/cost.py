@@ -84,6 +84,16 @@ class Estimate:
     source: str = "the matrix"
     target_kind: str = "local"
     notes: list[str] = field(default_factory=list)
+    wall_s: float | None = None  # expected wall time, where it is estimated
+
+    def finish_at(self) -> str | None:
+        """When a run started now is expected to end, e.g. `14:05 UTC (in 1 h 52 min)`."""
+        if self.wall_s is None:
+            return None
+        from datetime import UTC, datetime, timedelta
+
+        end = datetime.now(UTC) + timedelta(seconds=self.wall_s)
+        return f"{end:%H:%M} UTC (in {duration_text(self.wall_s)})"
 
     @property
     def invocations(self) -> int:
@@ -171,9 +181,20 @@ def levers_cost(cell: Cell, matrix: Matrix) -> tuple[float, float]:
     return expected, worst
 
 
-def estimate_cell(cell: Cell, matrix: Matrix) -> CellEstimate:
-    cold = matrix.cold_starts
-    warm = matrix.warm_invocations
+def duration_text(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+def estimate_cell(
+    cell: Cell, matrix: Matrix, *, cold: int | None = None, warm: int | None = None
+) -> CellEstimate:
+    """`cold` and `warm` invocations (default: the matrix's cold_starts and
+    warm_invocations)."""
+    cold = matrix.cold_starts if cold is None else cold
+    warm = matrix.warm_invocations if warm is None else warm
     invocations = cold + warm
     family = cell.family
     first_ms = TYPICAL_FIRST_INVOKE_MS.get(family, 50.0)
@@ -229,6 +250,10 @@ def estimate_matrix(matrix: Matrix, source: str = "the matrix") -> Estimate:
         )
     if matrix.target.kind == "local":
         notes.append("Target is local: this run costs nothing; figures are what AWS would bill.")
+    if matrix.experiment != "coldstart":
+        from bench.experiments.estimate import estimate_experiment
+
+        return estimate_experiment(matrix, source=source, notes=notes)
     return Estimate(
         cells=[estimate_cell(cell, matrix) for cell in matrix.cells()],
         source=source,
@@ -253,7 +278,10 @@ def format_estimate(est: Estimate) -> Table:
 
     table = Table(
         title=f"Cost estimate for {est.source} (price table {est.price_table})",
-        caption="\n".join(est.notes),
+        caption="\n".join(
+            est.notes
+            + ([f"Expected wall time: {duration_text(est.wall_s)}."] if est.wall_s else [])
+        ),
     )
     table.add_column("cell", overflow="fold")
     table.add_column("arch")

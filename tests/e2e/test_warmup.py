@@ -27,12 +27,15 @@ def test_pings_every_2s_avoid_cold_starts_and_are_priced(tmp_path: Path) -> None
         "experiment: warmup\nduration_s: 24\nping_every_s: 2\nping_concurrency: 1\n"
         f"traffic: {{arrivals_s: {ARRIVALS}}}\n"
     )
+    out = io.StringIO()
     outcome = run_matrix(
         RunOptions(matrix_path=matrix, results_root=tmp_path / "results",
                    reports_root=tmp_path / "reports"),
-        console=Console(file=io.StringIO(), width=200, color_system=None),
+        console=Console(file=out, width=200, color_system=None),
     )  # fmt: skip
     assert outcome.status == "complete"
+    # 24 s of traffic, the start delay and the local target's set-up: about 40 s
+    assert "expected to finish at " in out.getvalue() and "(in 40 s)" in out.getvalue()
     figures = warmup_figures(load_run(outcome.run_dir).invocations)
     print(json.dumps(figures, indent=1))
     without, with_pings = figures["nopings"], figures["pings"]
