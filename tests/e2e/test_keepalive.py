@@ -161,3 +161,20 @@ def test_killed_between_probes_resumes_with_every_probe_once(
     kept = {r["request_id"] for r in before if (r["cell"], r["round"]) in done}
     assert kept <= {r["request_id"] for r in records}
     assert all("cloudwatch" in r["report_sources"] for r in records)
+
+
+def test_survival_chart_opens_offline_with_its_references(tmp_path: Path) -> None:
+    from tests.test_report_chromium import _render_in_chromium
+
+    from bench.experiments.published import REFERENCES
+
+    matrix = _matrix(tmp_path / "k.yaml", gaps=[0.5], n=1, reps=1, eviction="{}")
+    outcome = _run(matrix, tmp_path)
+    assert outcome.status == "complete"
+    html = outcome.report_path.read_text()
+    assert "How long warm stays warm" in html and "<svg" in html
+    for ref in REFERENCES:
+        assert ref.label in html  # named beside the chart too
+    png, requested = _render_in_chromium(outcome.report_path, tmp_path / "browser")
+    assert png.exists() and png.stat().st_size > 50_000
+    assert requested == []  # nothing fetched: it opens offline
