@@ -164,9 +164,8 @@ def test_killed_between_probes_resumes_with_every_probe_once(
 
 
 def test_survival_chart_opens_offline_with_its_references(tmp_path: Path) -> None:
-    from tests.test_report_chromium import _render_in_chromium
-
     from bench.experiments.published import REFERENCES
+    from tests.test_report_chromium import _render_in_chromium
 
     matrix = _matrix(tmp_path / "k.yaml", gaps=[0.5], n=1, reps=1, eviction="{}")
     outcome = _run(matrix, tmp_path)
