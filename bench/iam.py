@@ -13,10 +13,15 @@ from typing import Any
 
 from bench.aws_errors import error_code, error_message
 from bench.errors import InputError, TargetError
-from bench.naming import artifact_key_prefix, execution_role_name, function_prefix, log_group_of
+from bench.naming import (
+    INLINE_POLICY_NAME,
+    artifact_key_prefix,
+    execution_role_name,
+    function_prefix,
+    log_group_of,
+)
 
 POLICY_VERSION = "2012-10-17"
-INLINE_POLICY_NAME = "bench-logs"
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 
 

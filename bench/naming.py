@@ -15,6 +15,11 @@ PREFIX = "bench"
 LAMBDA_LOG_GROUP_PREFIX = "/aws/lambda/"
 MAX_FUNCTION_NAME = 64  # Lambda's limit
 
+# The role the local target says its functions run as (it has no IAM to check it).
+LOCAL_ROLE_NAME = f"{PREFIX}-local-execution"
+# The execution role's inline policy: write the function's own logs, nothing else.
+INLINE_POLICY_NAME = f"{PREFIX}-logs"
+
 TAG_RUN = "bench:run"
 TAG_STAGE = "bench:stage"
 TAG_CELL = "bench:cell"

@@ -22,13 +22,13 @@ from botocore.exceptions import BotoCoreError
 
 from bench.errors import InputError, TargetError
 from bench.matrix import AwsTarget, LocalTarget, Matrix
+from bench.naming import LOCAL_ROLE_NAME
 
 # Control-plane retries inside the SDK; every attempt still passes our one rate limiter
 # (see `pace`), so a retry never pushes the account over its shared budget.
 CONTROL_RETRIES = {"max_attempts": 4, "mode": "standard"}
 # The local target's execution role: the emulator does not model IAM, so the role is a
 # fixed, pre-existing ARN, exactly like a user-supplied `role_arn` on AWS.
-LOCAL_ROLE_NAME = "bench-local-execution"
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
 # platform.machine() spellings -> Lambda's architecture names.
 _HOST_ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}

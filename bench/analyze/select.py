@@ -15,6 +15,7 @@ from typing import Any
 from bench.aws_errors import error_code
 from bench.errors import InputError, TargetError
 from bench.naming import log_group_of
+from bench.results.schema import utc_timestamp
 
 DEFAULT_SINCE = "24h"
 _AGE = re.compile(r"\s*(\d+)\s*([smhd])\s*")
@@ -45,7 +46,8 @@ class Window:
 
 
 def _iso(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+    """The results format's instant, to the millisecond the window is given in."""
+    return utc_timestamp(datetime.fromtimestamp(epoch_ms / 1000, UTC))[:-4] + "Z"
 
 
 def _instant(text: str, flag: str) -> datetime:
