@@ -197,3 +197,20 @@ def test_a_benchmark_run_has_no_production_section(tmp_path: Path) -> None:
     html = render_run(run, tmp_path / "reports").read_text(encoding="utf-8")
     assert "Production: what callers met" not in html
     assert "Init Duration by memory" in html and "Cold vs warm client latency" in html
+
+
+def test_a_function_not_read_completely_says_so(analyzed: dict[str, Any], tmp_path: Path) -> None:
+    run_dir = analyzed["run_dir"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["status"] = "partial"
+    manifest["cells"]["orders-api"].update(status="failed", error="reading /aws/lambda/"
+                                           "orders-api: ThrottlingException: Rate exceeded")
+    manifest["cells"]["quiet"]["status"] = "pending"  # stopped before it was read
+    del manifest["production"]["functions"]["quiet"]["summary"]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    text = _text(render_run(run_dir, tmp_path / "partial").read_text(encoding="utf-8"))
+    assert "PARTIAL RUN" in text
+    assert ("Not read completely: reading /aws/lambda/orders-api: ThrottlingException: Rate "
+            "exceeded") in text  # fmt: skip
+    assert "orders-api 128 8 6.2%" in text  # what was read is still shown
+    assert "quiet 0 not read: the cell is pending" in text

@@ -77,7 +77,7 @@ def function_view(name: str, entry: dict[str, Any], cell: dict[str, Any]) -> dic
         "log_group": entry.get("log_group") or DASH,
         "log_format": entry.get("log_format") or DASH,
         "status": cell.get("status") or DASH,
-        "error": cell.get("error") or "",
+        "error": cell.get("error") or f"the cell is {cell.get('status') or 'not recorded'}",
         "malformed": lines.get("malformed", 0),
         "reports": lines.get("reports", 0),
         "invocations": summary.get("invocations", 0),
