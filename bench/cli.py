@@ -49,8 +49,12 @@ class _OneCatch(TyperGroup):
     BENCH_DEBUG=1 both show their traceback. Ctrl-C goes on to click (exit 130)."""
 
     def invoke(self, ctx: typer.Context) -> Any:
+        from bench.stopping import StopNow
+
         try:
             return super().invoke(ctx)
+        except StopNow as exc:
+            _stopped_now(exc)
         except _CLICKS_OWN:
             raise  # usage errors, exit codes and aborts are click's to show
         except BenchError as exc:
@@ -58,6 +62,17 @@ class _OneCatch(TyperGroup):
         except Exception as exc:
             _fail(f"bench: internal error: {one_line(exc)} (a bug; BENCH_DEBUG=1 shows where)",
                   EXIT_RUN_FAILED)  # fmt: skip
+
+
+def _stopped_now(exc: Any) -> NoReturn:
+    """A second stop signal: the run tore down and marked itself aborted; end now,
+    without waiting for invocations still in flight, as the signal would have."""
+    typer.echo(f"bench: stopped now ({exc}); the run is marked aborted", err=True)
+    if exc.resume:
+        typer.echo(f"resume: {exc.resume}", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exc.exit_code)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -219,6 +234,8 @@ def run(
     console.print(f"results: {outcome.run_dir}")
     if outcome.report_path is not None:
         console.print(f"report: {outcome.report_path}")
+    if outcome.resume is not None:
+        console.print(f"resume: {outcome.resume}", markup=False)
     raise typer.Exit(outcome.exit_code)
 
 

@@ -6,6 +6,7 @@ Like deployment, every control-plane request goes through the shared ControlPlan
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ class CleanupResult:
     log_groups: list[str] = field(default_factory=list)
     packages: list[str] = field(default_factory=list)  # s3://bucket/key
     role: str | None = None
+    local: list[str] = field(default_factory=list)  # dead local targets' leftovers
     notes: list[str] = field(default_factory=list)
 
 
@@ -104,6 +106,12 @@ def cleanup(
         raise InputError(f"--run {run_id!r}: not a run id (<timestamp>-<name>-<6 hex>)")
     cutoff = datetime.now(UTC) - age if age else None
     result = CleanupResult(stage=stage, dry_run=dry_run)
+    _cleanup_local(run_id, cutoff, result)
+    if endpoint_url is None and not _region_known(region, profile):
+        result.notes.append(
+            "AWS not checked: no region (give --region, set AWS_REGION, or a profile's region)"
+        )
+        return result
     regions = _region_list(region)
     remaining: list[str] = []
     for index, name in enumerate(regions):
@@ -126,6 +134,29 @@ def cleanup(
             if index == len(regions) - 1:  # the role is global: kept while any region uses it
                 _cleanup_role(target, stage, run_id, result, remaining)
     return result
+
+
+def _region_known(region: str | list[str] | None, profile: str | None) -> bool:
+    if region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"):
+        return True
+    import boto3
+
+    try:
+        return bool(boto3.Session(profile_name=profile).region_name)
+    except BotoCoreError:
+        return True  # a broken profile: opening the target says what is wrong with it
+
+
+def _cleanup_local(run_id: str | None, cutoff: datetime | None, result: CleanupResult) -> None:
+    """State directories, cgroups and sandbox processes of local targets whose process
+    is gone (a killed `bench run` or `bench emulator`)."""
+    from bench.emulator import leftovers
+
+    for leftover in leftovers.find(run_id=run_id, cutoff=cutoff):
+        result.local.append(leftover.describe())
+        if not result.dry_run:
+            for problem in leftovers.remove(leftover):
+                result.notes.append(f"local leftover not removed: {problem}")
 
 
 def _cleanup_functions(
@@ -265,9 +296,13 @@ def format_cleanup(result: CleanupResult) -> Any:
         table.add_row("package", name)
     if result.role:
         table.add_row("role", result.role)
+    for name in result.local:
+        table.add_row("local state", name)
     for note in result.notes:
         table.add_row("note", note)
-    if not (result.functions or result.log_groups or result.packages or result.role):
+    if not (
+        result.functions or result.log_groups or result.packages or result.role or result.local
+    ):
         table.add_row("-", "nothing to delete")
     return table
 

@@ -20,6 +20,7 @@ from bench.deploy import ControlPlane, bump
 from bench.matrix import Cell, Matrix
 from bench.progress import RunProgress
 from bench.recording import Recorder
+from bench.stopping import RunStop
 
 
 def cold_plan(matrix: Matrix) -> Iterator[int]:
@@ -61,7 +62,7 @@ class CellMeasurer:
     recorder: Recorder
     cp: ControlPlane
     invoker: Any
-    stop: threading.Event
+    stop: RunStop
     progress: RunProgress
     # Failed invocations per cell (cells are measured in parallel, each by one thread).
     _failures: dict[str, list[str]] = field(default_factory=dict)
@@ -80,7 +81,8 @@ class CellMeasurer:
         # Every cold round, one invoke or many, opens its connections (TCP and TLS)
         # before the clock starts, so a round of one measures what a burst does.
         start_ns = self.recorder.run_start_ns
-        return fire_burst(self.invoker, name, payloads, run_start_ns=start_ns).outcomes
+        with self.stop.in_flight(len(payloads)):
+            return fire_burst(self.invoker, name, payloads, run_start_ns=start_ns).outcomes
 
     def _record(
         self,
@@ -151,7 +153,8 @@ class CellMeasurer:
         url = self._url(cell)
         if url is not None:
             start_ns = self.recorder.run_start_ns
-            outcomes = self.url_invoker.burst(url, payloads, run_start_ns=start_ns)
+            with self.stop.in_flight(len(payloads)):
+                outcomes = self.url_invoker.burst(url, payloads, run_start_ns=start_ns)
         else:
             outcomes = self._cold_round(target, payloads)
         for seq, outcome in enumerate(outcomes, start=1):
@@ -172,13 +175,14 @@ class CellMeasurer:
                 return
             event, payload = self._payload(cell, 0, seq)
             url = self._url(cell)
-            if url is not None:
-                start_ns = self.recorder.run_start_ns
-                outcome = self.url_invoker.once(url, payload, run_start_ns=start_ns)
-            else:
-                outcome = invoke_once(
-                    self.invoker, target, payload, run_start_ns=self.recorder.run_start_ns
-                )
+            with self.stop.in_flight(1):
+                if url is not None:
+                    start_ns = self.recorder.run_start_ns
+                    outcome = self.url_invoker.once(url, payload, run_start_ns=start_ns)
+                else:
+                    outcome = invoke_once(
+                        self.invoker, target, payload, run_start_ns=self.recorder.run_start_ns
+                    )
             self._record(cell, "warm", 0, seq, outcome, event=event)
             if outcome.status != "success":
                 failures.append(_failure(outcome))

@@ -1,13 +1,10 @@
-"""What a run shows while it works (a bar per stage), how Ctrl-C stops it, and the
-summary it ends with."""
+"""What a run shows while it works (a bar per stage). How a signal stops a run is
+bench.stopping."""
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -99,20 +96,3 @@ class RunProgress:
         else:
             self._progress.stop()
 
-
-@contextmanager
-def sigint_stops(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C stops new invocations; in-flight ones finish; a second Ctrl-C is Python's."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-        signal.signal(signal.SIGINT, previous)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -234,10 +234,11 @@ class Recorder:
 
     # ----------------------------------------------------------------- the end
 
-    def mark_stopped(self, why: str) -> None:
-        """The run broke off: say so, and leave the manifest readable as partial."""
+    def mark_stopped(self, why: str, status: str = "partial") -> None:
+        """The run broke off: say so, and leave the manifest readable as `status`
+        (partial, or aborted when it was asked to stop)."""
         self.event("warning", f"run stopped by {why}")
-        self.manifest.update(status="partial", finished=utc_timestamp())
+        self.manifest.update(status=status, finished=utc_timestamp())
         self.save_manifest()
 
     def finish(self, *, stopped: bool, proactive_threshold_ms: float) -> str:

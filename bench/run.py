@@ -10,7 +10,7 @@ prints it.
 from __future__ import annotations
 
 import contextlib
-import threading
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,15 +30,24 @@ from bench.deploy import (
     execution_role,
     teardown,
 )
-from bench.errors import EXIT_OK, EXIT_RUN_FAILED, BenchError, InputError, TargetError, one_line
+from bench.errors import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    BenchError,
+    InputError,
+    RunFailed,
+    TargetError,
+    one_line,
+)
 from bench.matrix import Cell, Matrix, load_matrix, parse_matrix
 from bench.naming import resource_tags
 from bench.pacing import RateLimiter
-from bench.progress import RunProgress, sigint_stops
+from bench.progress import RunProgress
 from bench.progress_log import start_line
 from bench.recording import Prior, Recorder
 from bench.regions import Lane, TargetSet, open_targets, split
 from bench.results import read_manifest, read_records
+from bench.stopping import RunStop, StopNow
 from bench.target import build_platform
 
 # What deploying or measuring a cell may meet and still let the run go on: the target
@@ -76,6 +85,7 @@ class RunOutcome:
     status: str
     summary: Any = None  # the per-cell table (rich), when it could be read back
     notes: list[str] = field(default_factory=list)  # what could not be shown, and why
+    resume: str | None = None  # the command that completes an unfinished run
 
 
 def matrix_source(options: RunOptions) -> str:
@@ -133,6 +143,12 @@ def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
     """Everything `bench run` does; input errors are raised before anything is created."""
     matrix = load_run_matrix(options)
     from bench.cost import check_budget, estimate_matrix
+    from bench.diskio import check_writable_dir
+
+    # A results or reports directory that cannot be written is found before anything
+    # is built or deployed.
+    check_writable_dir(options.results_root, flag="--results")
+    check_writable_dir(options.reports_root, flag="--reports")
 
     source = matrix_source(options)
     estimate = estimate_matrix(matrix, source=source)
@@ -222,7 +238,7 @@ class Experiment:
         self.artifacts = artifacts
         self.estimate = estimate
         self.console = console
-        self.stop = threading.Event()
+        self.stop = RunStop(echo=lambda text: console.print(text, markup=False))
         self.recorder = Recorder(options.results_root, target)
         # Quotas are per region: each region's control plane has its own pacer.
         self.lanes = [
@@ -236,6 +252,7 @@ class Experiment:
             for t, region_cells in split(cells, target)
         ]  # fmt: skip
         self.progress: RunProgress | None = None
+        self.notes: list[str] = []  # said at the end, above the summary
 
     def _lane(self, cell: Cell) -> Lane:
         region = self.target.region_of(cell)
@@ -246,9 +263,7 @@ class Experiment:
         if len(self.lanes) == 1:
             work(self.lanes[0])
             return
-        with ThreadPoolExecutor(len(self.lanes), thread_name_prefix="region") as pool:
-            for future in [pool.submit(work, lane) for lane in self.lanes]:
-                future.result()
+        _each(len(self.lanes), "region", work, self.lanes)
 
     # What another experiment (bench.experiments) changes: its cells, how wide its bursts
     # are, how many cells it measures at once, what the progress counts, how it resumes.
@@ -273,7 +288,62 @@ class Experiment:
         self.recorder.resume(prior)
 
     def run(self, prior: Prior | None) -> RunOutcome:
+        if prior is not None:
+            from bench.resuming import recheck_kept
+
+            self.notes += recheck_kept(prior, [lane.cp for lane in self.lanes], self.target.stage)
         pending = [c for c in self.cells if prior is None or not prior.is_complete(c.id)]
+        self._plan(pending)
+        try:
+            self._open_results(prior)
+        except OSError as exc:  # nothing is deployed yet: the results directory is the input
+            from bench.diskio import describe
+
+            if prior is None and self.recorder.writer is not None:  # nothing measured in it
+                self.recorder.writer.close()
+                shutil.rmtree(self.recorder.writer.path, ignore_errors=True)
+            where = describe(exc, self.options.results_root, flag="--results")
+            raise InputError(f"--results {where}") from None
+        for lane in self.lanes:
+            lane.target.bind_run(self.recorder.run_id)
+        for note in self.notes:
+            self.recorder.event("warning", note)
+        rounds, invocations = self.progress_totals(pending)
+        finish_at = getattr(self.estimate, "finish_at", None)
+        if finish_at is not None and self.console is not None and finish_at() is not None:
+            self.console.print(f"expected to finish at {finish_at()}")
+        # In-flight invocations end within the function's timeout and the client's
+        # read timeout past it; a stop that takes longer becomes a stop now.
+        grace_s = max(self.matrix.timeout_of(c) for c in self.cells) + 45.0
+        with self.stop.on_signals(grace_s):
+            try:
+                with RunProgress(
+                    self.console,
+                    cells=len(pending),
+                    rounds=rounds,
+                    invocations=invocations,
+                    started=self.options.started,
+                ) as progress:
+                    self.progress = progress
+                    self._deploy_all(pending, fresh=prior is None)
+                    self._measure_all(pending)
+                    self.stop.settled()
+                    if not self.stop.is_set():
+                        self._collect()
+                self.progress = None
+                return self._finish()
+            except StopNow as exc:
+                self._crashed(exc, status="aborted")
+                exc.resume = self.resume_command()
+                raise
+            except OSError as exc:
+                self._crashed(exc)
+                raise self._disk_failed(exc) from None
+            except BaseException as exc:
+                self._crashed(exc)
+                raise
+
+    def _plan(self, pending: list[Cell]) -> None:
         # Reservations, or the shared pool, must fit in every region before the first
         # resource exists.
         for lane in self.lanes:
@@ -291,6 +361,8 @@ class Experiment:
                     f"execution role for stage {self.target.stage}: {one_line(exc)}; "
                     "give target.role_arn or credentials that may manage the stage's role"
                 ) from None
+
+    def _open_results(self, prior: Prior | None) -> None:
         if prior is None:
             self.recorder.open_new(self.matrix, self.estimate)
         else:
@@ -302,37 +374,26 @@ class Experiment:
                 lane.region: lane.concurrency.describe() for lane in self.lanes
             }
         self.recorder.save_manifest()
-        rounds, invocations = self.progress_totals(pending)
-        finish_at = getattr(self.estimate, "finish_at", None)
-        if finish_at is not None and self.console is not None and finish_at() is not None:
-            self.console.print(f"expected to finish at {finish_at()}")
-        try:
-            with (
-                sigint_stops(self.stop),
-                RunProgress(
-                    self.console,
-                    cells=len(pending),
-                    rounds=rounds,
-                    invocations=invocations,
-                    started=self.options.started,
-                ) as progress,
-            ):
-                self.progress = progress
-                self._deploy_all(pending, fresh=prior is None)
-                self._measure_all(pending)
-                if not self.stop.is_set():
-                    self._collect()
-        except BaseException as exc:
-            self._crashed(exc)
-            raise
-        self.progress = None
-        return self._finish()
 
-    def _crashed(self, exc: BaseException) -> None:
-        """Whatever broke (a second Ctrl-C included), say so in the results and leave no
-        resources behind; the error itself goes on to the caller."""
+    def resume_command(self) -> str:
+        from bench.resuming import resume_command
+
+        return resume_command(self.options, self.recorder.run_id)
+
+    def _disk_failed(self, exc: OSError) -> RunFailed:
+        from bench.diskio import describe
+
+        run_dir = self.recorder.writer.path if self.recorder.writer else self.options.results_root
+        return RunFailed(
+            f"{describe(exc, run_dir)}; the run stopped partial, what reached {run_dir} "
+            f"stays readable (bench report {run_dir}); resume: {self.resume_command()}"
+        )
+
+    def _crashed(self, exc: BaseException, status: str = "partial") -> None:
+        """Whatever broke (a second stop signal included), say so in the results and leave
+        no resources behind; the error itself goes on to the caller."""
         with contextlib.suppress(Exception):  # the first error is the one to report
-            self.recorder.mark_stopped(one_line(exc))
+            self.recorder.mark_stopped(one_line(exc), status=status)
         if not self.options.keep:
             for lane in self.lanes:
                 with contextlib.suppress(Exception):
@@ -384,8 +445,7 @@ class Experiment:
             progress.advance("deploy")
 
         workers = DEPLOY_WORKERS * len(self.lanes)  # each region has its own pacer
-        with ThreadPoolExecutor(workers, thread_name_prefix="deploy") as pool:
-            list(pool.map(deploy, pending))
+        _each(workers, "deploy", deploy, pending)
 
     def _measure_all(self, pending: list[Cell]) -> None:
         progress = self.progress
@@ -427,10 +487,12 @@ class Experiment:
                     release_cell(lane.cp, lane.concurrency, name, cell.id)
             except CELL_ERRORS as exc:
                 self.recorder.set_cell(cell.id, "failed", one_line(exc))
+            except OSError:
+                self.stop.set()  # the results directory failed: no cell can be recorded
+                raise
             progress.advance("cells", note=cell.id)
 
-        with ThreadPoolExecutor(lane.target.parallel_cells, thread_name_prefix="cell") as pool:
-            list(pool.map(measure, todo))
+        _each(lane.target.parallel_cells, "cell", measure, todo)
 
     def _collect(self) -> None:
         from bench.collect import collect_reports
@@ -463,9 +525,23 @@ class Experiment:
                     self.recorder.event("warning", f"teardown: {failure}")
         run_dir = self.recorder.close()
         code = EXIT_OK if status == "complete" else EXIT_RUN_FAILED
-        outcome = RunOutcome(exit_code=code, run_dir=run_dir, report_path=None, status=status)
+        outcome = RunOutcome(
+            exit_code=code, run_dir=run_dir, report_path=None, status=status, notes=self.notes
+        )
+        if status != "complete":
+            outcome.resume = self.resume_command()
         _render(outcome, self.options.reports_root)
         return outcome
+
+
+def _each(workers: int, name: str, work: Any, items: list[Any]) -> None:
+    """`work` on every item on a few threads. When the caller is stopped now (a second
+    signal) or breaks, what has not started is cancelled and nothing is waited for."""
+    pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+    try:
+        list(pool.map(work, items))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _render(outcome: RunOutcome, reports_root: Path) -> None:

@@ -136,6 +136,12 @@ class Target:
         if self._emulator is not None:
             self._emulator.trust_code(sha256_hex)
 
+    def bind_run(self, run_id: str) -> None:
+        """Label the local target's state with the run it serves, so `bench cleanup`
+        can name what a killed run left. No-op elsewhere."""
+        if self._emulator is not None:
+            self._emulator.label_run(run_id)
+
     def emulator_info(self) -> dict[str, Any] | None:
         return self._emulator.info() if self._emulator is not None else None
 

@@ -153,7 +153,10 @@ class Emulator:
         if self._thread is not None:
             return
         if self._state_dir is None:
-            self._state_dir = Path(tempfile.mkdtemp(prefix="coldbench-emulator-"))
+            from bench.emulator.leftovers import new_state_dir
+
+            # Labelled with this process, so `bench cleanup` finds it if we are killed.
+            self._state_dir = new_state_dir()
         self._state_dir.mkdir(parents=True, exist_ok=True)
         ready = threading.Event()
         failure: list[BaseException] = []
@@ -326,6 +329,13 @@ class Emulator:
             found = prepare(runtime, configured=_configured(self._settings, runtime))
             self._runtimes[runtime] = found.info()
 
+    def label_run(self, run_id: str) -> None:
+        """Name the run this emulator serves in its own state directory's label."""
+        if self._own_state and self._state_dir is not None:
+            from bench.emulator.leftovers import write_owner
+
+            write_owner(self._state_dir, run_id)
+
     def trust_code(self, sha256_hex: str) -> None:
         """Vouch for a package the caller generated itself: it runs even where sandboxes
         cannot be isolated (everything else then needs `allow_unisolated`)."""
@@ -422,6 +432,10 @@ def serve_forever(
         account=account,
         eviction=eviction,
     )
+    if state_dir is not None:
+        from bench.diskio import check_writable_dir
+
+        check_writable_dir(state_dir, flag="--state-dir")
     done = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

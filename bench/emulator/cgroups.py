@@ -127,6 +127,20 @@ def detect(mode: str) -> Hierarchy | None:
     return found
 
 
+def parents() -> list[Path]:
+    """Where `detect` makes this process's sandbox groups (and another emulator in the
+    same cgroup made its own): per v1 controller, or the one v2 directory."""
+    found = []
+    for controller in ("cpu", "memory"):
+        own = _own_path(controller)
+        if own is not None and (ROOT / controller).is_dir():
+            found.append(ROOT / controller / own.lstrip("/"))
+    own = _own_path("")
+    if own is not None and (ROOT / "cgroup.controllers").exists():
+        found.append(ROOT / own.lstrip("/"))
+    return [p for p in dict.fromkeys(found) if p.is_dir()]
+
+
 def _remove_stale(parent: Path) -> None:
     """Groups left by an emulator that was killed (its pid is gone): empty ones go away."""
     for base in parent.glob("coldbench-*-*"):
