@@ -477,6 +477,13 @@ def iam_policy(
         list[str] | None,
         typer.Option("--log-group", help="--analyze: a customised LoggingConfig.LogGroup."),
     ] = None,
+    clone_from: Annotated[
+        list[str] | None,
+        typer.Option("--from", help="A function ARN a matrix clones (from:); repeatable."),
+    ] = None,
+    clone_vpc: Annotated[
+        bool, typer.Option("--vpc", help="--from: the clones keep their VPC (vpc: true).")
+    ] = False,
 ) -> None:
     """Print the least-privilege IAM policy the harness's own credentials need (with
     --analyze: what bench analyze needs for the selected functions)."""
@@ -496,7 +503,7 @@ def iam_policy(
     else:
         policy = harness_policy(
             stage=stage or "dev", region=region or "*", account=account,
-            artifact_bucket=artifact_bucket,
+            artifact_bucket=artifact_bucket, clone_from=clone_from, clone_vpc=clone_vpc,
         )
     typer.echo(json.dumps(policy, indent=2))
 

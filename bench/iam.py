@@ -87,8 +87,13 @@ def harness_policy(
     account: str = "*",
     artifact_bucket: str | None = None,
     artifact_prefix: str | None = None,
+    *,
+    clone_from: list[str] | None = None,
+    clone_vpc: bool = False,
 ) -> dict[str, Any]:
-    """The policy the harness's own credentials need to run, clean up and list a stage."""
+    """The policy the harness's own credentials need to run, clean up and list a stage;
+    with `clone_from` (function ARNs of `from:`), the reads that cloning them needs, on
+    those functions alone (and the VPC lookups with `clone_vpc`)."""
     artifact_prefix = artifact_prefix or artifact_key_prefix(stage)
     regions = _each(region)
     functions = _one_or_list(
@@ -209,7 +214,44 @@ def harness_policy(
                 "Resource": f"arn:aws:s3:::{artifact_bucket}",
             }
         )
+    statements.extend(clone_statements(clone_from or [], vpc=clone_vpc))
     return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def clone_statements(arns: list[str], *, vpc: bool = False) -> list[dict[str, Any]]:
+    """Reading the functions a matrix clones (`from:`), and nothing else of them: their
+    configuration and code (GetFunction, on each named ARN, qualified as given); the layer
+    versions a copy is created with; the VPC lookups CreateFunction makes with a VpcConfig."""
+    if not arns:
+        return []
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadClonedFunctions",
+            "Effect": "Allow",
+            "Action": ["lambda:GetFunction", "lambda:GetFunctionConfiguration"],
+            "Resource": _one_or_list(sorted(set(arns))),
+        },
+        {
+            # A function's layers are known only once it is read: narrow this to them.
+            "Sid": "UseClonedFunctionsLayers",
+            "Effect": "Allow",
+            "Action": ["lambda:GetLayerVersion"],
+            "Resource": "arn:aws:lambda:*:*:layer:*:*",
+        },
+    ]
+    if vpc:
+        statements.append(
+            {
+                # Lambda checks these for the caller of CreateFunction with a VpcConfig;
+                # EC2 offers no resource-level scoping for Describe calls.
+                "Sid": "ClonedFunctionsVpcLookupsWithoutResourceScoping",
+                "Effect": "Allow",
+                "Action": ["ec2:DescribeSecurityGroups", "ec2:DescribeSubnets",
+                           "ec2:DescribeVpcs"],
+                "Resource": "*",
+            }
+        )  # fmt: skip
+    return statements
 
 
 def analyze_policy(

@@ -199,6 +199,10 @@ class FunctionEntry(_Strict):
     event: str | list[str] | None = None  # JSON file(s), sent round-robin
     invoke_via: Literal["sdk", "url"] = "sdk"
     vpc: bool = False  # `from:` only: clone the original's VpcConfig too
+    # Set by bench.clone when a `from:` entry is read, never by the user: the copy's VPC
+    # configuration (vpc: true) and what the original was.
+    vpc_config: dict[str, list[str]] | None = None
+    cloned: dict[str, Any] | None = None
 
     @property
     def runtime_list(self) -> list[str]:
@@ -273,6 +277,8 @@ class FunctionEntry(_Strict):
 
     @model_validator(mode="after")
     def _shape(self) -> FunctionEntry:
+        if self.vpc_config is not None or self.cloned is not None:
+            raise ValueError("vpc_config and cloned are read from the deployed function (from:)")
         if (self.code is None) == (self.from_ is None):
             raise ValueError("give exactly one of code or from")
         if self.runtime is not None and self.runtimes is not None:

@@ -159,7 +159,8 @@ def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
     if console is not None:
         line = start_line(matrix.name, len(cells), estimate.invocations, options.started)
         console.print(line, markup=False, highlight=False, soft_wrap=True)
-    artifacts = build_artifacts(matrix, cells)
+    clones = any(f.from_ for f in matrix.functions)
+    artifacts = {} if clones else build_artifacts(matrix, cells)
     with open_targets(
         matrix,
         region=options.region,
@@ -167,6 +168,12 @@ def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
         endpoint_url=options.endpoint_url,
         stage=options.stage,
     ) as target:
+        if clones:  # a deployed function is read first (bench.clone), then everything built
+            from bench.clone import resolve_clones
+
+            matrix = resolve_clones(matrix, target)
+            cells = kind.cells_of(matrix)
+            artifacts = build_artifacts(matrix, cells)
         experiment = kind(
             options,
             matrix=matrix,
@@ -421,6 +428,7 @@ class Experiment:
                 timeout_s=self.matrix.timeout_of(cell),
                 environment=own.environment if own else None,
                 layers=own.layers if own else None,
+                vpc_config=own.vpc_config if own else None,
                 reserved_concurrency=None,  # taken per cell as it is measured
                 role_arn=lane.role_arn,
                 tags=resource_tags(

@@ -43,6 +43,12 @@ class BuildPlatform:
     architecture: str | None  # Lambda's name (x86_64, arm64); None: the cell's own
 
 
+def _all_runtimes(matrix: Matrix) -> list[str]:
+    """The fixtures' runtimes and the user's functions' (a clone's is known only later)."""
+    own = [r for f in matrix.functions for r in f.runtime_list]
+    return list(dict.fromkeys([*matrix.runtimes, *own]))
+
+
 def build_platform(spec: LocalTarget | AwsTarget) -> BuildPlatform | None:
     """None on AWS: packages are built for each cell's runtime and architecture.
 
@@ -204,7 +210,7 @@ def open_target(
             stage=stage or matrix.stage,
             function_timeout_s=matrix.timeout_s,
             region=region or "us-east-1",
-            runtimes=matrix.runtimes,
+            runtimes=_all_runtimes(matrix),
             **_local_account(spec.account_concurrency),
         )
     assert isinstance(spec, AwsTarget)
