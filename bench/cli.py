@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 
 from bench import __version__
 from bench.compare import DEFAULT_ALPHA, DEFAULT_FACTOR, DEFAULT_METRICS
-from bench.errors import EXIT_RUN_FAILED, BenchError, InputError, one_line
+from bench.errors import EXIT_INPUT, EXIT_RUN_FAILED, BenchError, InputError, one_line
 
 HELP = """Cold-start benchmarks for AWS Lambda, on AWS or on the embedded local target.
 
@@ -59,9 +59,19 @@ class _OneCatch(TyperGroup):
             raise  # usage errors, exit codes and aborts are click's to show
         except BenchError as exc:
             _fail(f"bench: error: {exc}", exc.exit_code)
+        except OSError as exc:
+            if exc.filename is not None:  # a path given on the command line, or under one
+                from bench.diskio import describe
+
+                _fail(f"bench: error: {describe(exc)}", EXIT_INPUT)
+            _bug(exc)
         except Exception as exc:
-            _fail(f"bench: internal error: {one_line(exc)} (a bug; BENCH_DEBUG=1 shows where)",
-                  EXIT_RUN_FAILED)  # fmt: skip
+            _bug(exc)
+
+
+def _bug(exc: BaseException) -> NoReturn:
+    _fail(f"bench: internal error: {one_line(exc)} (a bug; BENCH_DEBUG=1 shows where)",
+          EXIT_RUN_FAILED)  # fmt: skip
 
 
 def _stopped_now(exc: Any) -> NoReturn:

@@ -20,6 +20,8 @@ PROBE_BYTES = 64 * 1024
 def describe(exc: OSError, path: Path | str | None = None, *, flag: str | None = None) -> str:
     """`PATH: what happened; what to do`, for any OSError met on a path we write to."""
     where = exc.filename if exc.filename is not None else path
+    if exc.errno == errno.ENOENT and where is not None:
+        where = _vanished(Path(where))
     give = f"give {flag} " if flag else "use "
     code = exc.errno
     if code == errno.EROFS:
@@ -35,6 +37,13 @@ def describe(exc: OSError, path: Path | str | None = None, *, flag: str | None =
     else:
         what = f"{exc.strerror or type(exc).__name__}; check the path and the disk"
     return f"{where}: {what}"
+
+
+def _vanished(path: Path) -> Path:
+    """The outermost missing directory on the way to `path`: what was removed."""
+    while not path.parent.exists() and path.parent != path:
+        path = path.parent
+    return path
 
 
 def check_writable_dir(path: Path, *, flag: str) -> None:

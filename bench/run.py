@@ -391,6 +391,11 @@ class Experiment:
         from bench.diskio import describe
 
         run_dir = self.recorder.writer.path if self.recorder.writer else self.options.results_root
+        if not Path(run_dir).is_dir():
+            return RunFailed(
+                f"{describe(exc, run_dir)}; the run stopped and tore down what it deployed; "
+                "its results went with the directory"
+            )
         return RunFailed(
             f"{describe(exc, run_dir)}; the run stopped partial, what reached {run_dir} "
             f"stays readable (bench report {run_dir}); resume: {self.resume_command()}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -180,3 +181,79 @@ def test_emulator_state_dir_in_a_read_only_place_is_one_line_exit_2(workdir: Pat
     assert len(lines) == 1, out
     assert lines[0].startswith("bench: error: --state-dir ro/state: read-only file system")
 
+
+
+def test_a_results_directory_removed_mid_run_is_one_line_exit_3_torn_down(  # noqa: PLR0917
+    workdir: Path, emulator: Any, emu: Any, aws_env: dict[str, str],
+    bench_cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Someone removes the run's directory (a cleanup job, a careless rm) while it works."""
+    from bench.results import RunWriter
+
+    real = RunWriter.append_invocation
+    written: list[int] = []
+
+    def vanishing(self: Any, record: Any) -> None:
+        real(self, record)
+        written.append(1)
+        if len(written) == 3:
+            shutil.rmtree(self.path)
+
+    monkeypatch.setattr(RunWriter, "append_invocation", vanishing)
+    (workdir / "m.yaml").write_text(emu.matrix(emulator, stage="vanish", body=TINY.format(
+        name="vanish")))  # fmt: skip
+    result = bench_cli("run", "m.yaml")
+    assert result.exit_code == 3, result.output
+    _no_traceback(result.output)
+    errors = [line for line in _error_lines(result.output) if line.startswith("bench: ")]
+    assert len(errors) == 1, result.output
+    assert re.match(r"bench: error: \S*results/\d{8}T\d{6}Z-vanish-[0-9a-f]{6}: no longer "
+                    r"exists \(removed while in use\).*; the run stopped and tore down what it "
+                    r"deployed; its results went with the directory$",
+                    errors[0]), errors  # fmt: skip
+    assert list((workdir / "results").iterdir()) == []
+    lambda_client, logs_client = emu.clients(emulator)
+    assert lambda_client.list_functions()["Functions"] == []
+    assert logs_client.describe_log_groups()["logGroups"] == []
+
+
+def test_report_into_a_file_is_one_line_exit_2(
+    workdir: Path, bench_cli: Callable[..., Result]
+) -> None:
+    from tests.synthetic import SyntheticRun, default_cells, write_run
+
+    run_dir = write_run(workdir / "results", SyntheticRun(cells=default_cells()[:1], cold=4,
+                                                          warm=0, burst=2))  # fmt: skip
+    (workdir / "taken").write_text("x")
+    result = bench_cli("report", str(run_dir), "--reports", "taken")
+    assert result.exit_code == 2, result.output
+    _no_traceback(result.output)
+    (line,) = _error_lines(result.output)
+    assert line.startswith("bench: error: taken: a file where a directory is expected"), line
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        (errno.EROFS, "read-only file system; give --results a writable directory"),
+        (errno.EACCES, "permission denied; give --results a directory you may write to"),
+        (errno.ENOSPC, "no space left on the device; free some space or give --results"),
+        (errno.ENOTDIR, "a file where a directory is expected; give --results a directory"),
+        (errno.EIO, "Input/output error; check the path and the disk"),
+    ],
+)
+def test_every_disk_error_names_the_path_and_what_to_do(code: int, says: str) -> None:
+    from bench.diskio import describe
+
+    text = describe(OSError(code, os.strerror(code), "/data/results/x"), flag="--results")
+    assert text.startswith("/data/results/x: " + says), text
+    assert "\n" not in text
+
+
+def test_a_vanished_directory_is_named_not_the_file_inside_it(tmp_path: Path) -> None:
+    from bench.diskio import describe
+
+    gone = tmp_path / "results" / "run-1" / ".manifest.json.abc.tmp"
+    (tmp_path / "results").mkdir()
+    text = describe(FileNotFoundError(errno.ENOENT, "No such file", str(gone)))
+    assert text.startswith(f"{tmp_path / 'results' / 'run-1'}: no longer exists"), text

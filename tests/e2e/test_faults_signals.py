@@ -203,6 +203,12 @@ def test_sigterm_on_the_local_target_aborts_and_leaves_nothing(
     assert _processes_naming(tmp_path / "tmp") == []
 
 
+def _cgroups_of(pid: int) -> list[Path]:
+    from bench.emulator import cgroups
+
+    return [g for parent in cgroups.parents() for g in parent.glob(f"coldbench-{pid}-*")]
+
+
 def _processes_naming(path: Path) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -273,6 +279,9 @@ def test_cleanup_tidies_what_a_killed_local_run_left(workdir: Path, tmp_path: Pa
     (state,) = _state_dirs(tmp_path)
     owner = json.loads((state / "owner.json").read_text())
     assert owner["run_id"] == run_id and owner["pid"] == run.proc.pid
+    groups = _cgroups_of(run.proc.pid)
+    if not groups:
+        print("no sandbox cgroups on this host (cgroups not writable): only state is checked")
 
     listed = subprocess.run([*BENCH, "cleanup", "--dry-run"], cwd=workdir, env=env, check=False,
                             capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -286,6 +295,9 @@ def test_cleanup_tidies_what_a_killed_local_run_left(workdir: Path, tmp_path: Pa
     assert "AWS not checked: no region" in done.stdout
     assert not state.exists()
     assert _processes_naming(state) == []
+    assert _cgroups_of(run.proc.pid) == []
+    if groups:
+        assert "cgroup(s)" in done.stdout
     again = subprocess.run([*BENCH, "cleanup"], cwd=workdir, env=env, check=False,
                            capture_output=True, text=True, timeout=120)  # fmt: skip
     assert "nothing to delete" in again.stdout
