@@ -26,7 +26,8 @@ DIRECT_BOOTSTRAP_MAX_N = 500
 
 SUMMARY_COLUMNS = (
     "cell", *CELL_KEYS,
-    "n_cold", "n_warm", "n_proactive", "n_unknown", "n_failed", "n_throttled",
+    "n_cold", "n_warm", "n_proactive", "n_provisioned", "n_restored", "n_unknown", "n_failed",
+    "n_throttled",
     "init_p50", "init_p50_ci_low", "init_p50_ci_high", "init_p90", "init_p99", "init_max",
     "cold_latency_p50", "cold_latency_p99", "cold_duration_p50", "cold_queued_p50",
     "cold_rest_p50",
@@ -157,6 +158,9 @@ def _summarise_cell(cell: str, group: pd.DataFrame) -> dict[str, Any]:
         "n_cold": int((start == "cold").sum()),
         "n_warm": int((start == "warm").sum()),
         "n_proactive": int((start == "proactive").sum()),
+        # Starts the levers took off the cold path: provisioned environments, restores.
+        "n_provisioned": int((start == "provisioned").sum()),
+        "n_restored": int((start == "restored").sum()),
         "n_unknown": int((start == "unknown").sum()),
         "n_failed": int(np.isin(status, ("error", "timeout")).sum()),
         "n_throttled": int((status == "throttled").sum()),

@@ -10,6 +10,10 @@ PER_CELL = (
     ("warm", "", "invocations answered by an environment that had already served one"),
     ("proactive", "", "environments initialised long before their first invocation "
                       "(proactive_threshold_ms): not counted as cold"),
+    ("provisioned", "", "first invocations of environments that provisioned concurrency "
+                        "initialised ahead (no Init Duration)"),
+    ("restored", "", "first invocations of environments restored from a SnapStart snapshot "
+                     "(a Restore Duration, no Init Duration)"),
     ("unknown", "", "invocations whose REPORT line never arrived, so their start type is unknown"),
     ("failed", "", "invocations that returned an error or timed out"),
     ("throttled", "", "invocations refused with TooManyRequestsException"),

@@ -69,6 +69,13 @@ def test_provisioned_cells_start_two_environments_ahead_and_the_rest_on_demand(
     on_demand = [r for r in records if not r["cell"].endswith("-pc2")]
     assert Counter(r["start_type"] for r in on_demand if r["phase"] == "cold") == {"cold": 8}
     assert manifest["start_types"]["provisioned"] == 4
+    from bench.results import load_run
+    from bench.stats import cell_summary
+
+    summary = cell_summary(load_run(outcome.run_dir).invocations).set_index("cell")
+    assert summary.loc["python3.12-512mb-x86_64-none-pc2", "n_provisioned"] == 4
+    assert summary.loc["python3.12-512mb-x86_64-none-pc2", "n_cold"] == 4  # beyond N
+    assert summary.loc["python3.12-512mb-x86_64-none", "n_provisioned"] == 0
 
     # The estimate prices the provisioned environments on top of the invocations.
     estimate = estimate_matrix(load_matrix(workdir / "m.yaml"))
