@@ -58,12 +58,16 @@ def test_provisioned_cells_start_two_environments_ahead_and_the_rest_on_demand(
     for round_ in (1, 2):  # two bursts of 4: 2 provisioned, 2 on demand, each round
         burst = [r for r in pc if r["phase"] == "cold" and r["round"] == round_]
         kinds = Counter(r["start_type"] for r in burst)
-        assert kinds == {"provisioned": 2, "cold": 2}, burst
+        # The first two take the provisioned environments; the other two start on demand,
+        # unless a provisioned one was already free again when one of them arrived (the
+        # burst is released at once, but a busy host can stretch the release): then warm.
+        assert kinds["provisioned"] == 2 and kinds["cold"] >= 1, burst
+        assert kinds["cold"] + kinds["warm"] == 2, burst
         for r in burst:
-            assert r["sandbox_invocation"] == 1 and r["status"] == "success"
+            assert r["status"] == "success"
             # No Init Duration on a provisioned environment: its init was no invocation's.
-            assert (r["init_duration_ms"] is None) == (r["start_type"] == "provisioned")
-        assert len({r["sandbox_id"] for r in burst}) == 4
+            assert (r["init_duration_ms"] is None) == (r["start_type"] != "cold")
+            assert (r["sandbox_invocation"] == 1) == (r["start_type"] != "warm")
     first, second = ({r["sandbox_id"] for r in pc if r["round"] == n} for n in (1, 2))
     assert not first & second  # each round's version has environments of its own
     on_demand = [r for r in records if not r["cell"].endswith("-pc2")]
@@ -74,7 +78,7 @@ def test_provisioned_cells_start_two_environments_ahead_and_the_rest_on_demand(
 
     summary = cell_summary(load_run(outcome.run_dir).invocations).set_index("cell")
     assert summary.loc["python3.12-512mb-x86_64-none-pc2", "n_provisioned"] == 4
-    assert summary.loc["python3.12-512mb-x86_64-none-pc2", "n_cold"] == 4  # beyond N
+    assert summary.loc["python3.12-512mb-x86_64-none-pc2", "n_cold"] >= 2  # beyond N
     assert summary.loc["python3.12-512mb-x86_64-none", "n_provisioned"] == 0
 
     # The estimate prices the provisioned environments on top of the invocations.
