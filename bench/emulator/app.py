@@ -400,6 +400,7 @@ def emulator_info() -> dict[str, Any]:
     out["quota_mode"] = False
     out["runtimes"] = describe_all(list(RUNTIMES), lambda runtime: None)
     out["runtimes_dir"] = str(runtimes_dir())
+    out["snapstart"] = snapstart.support()
     return out
 
 
