@@ -208,6 +208,7 @@ class InvokeOutcome:
 class BurstResult:
     outcomes: list[InvokeOutcome]  # in payload order
     launch_skew_ms: float
+    released_epoch_ns: int = 0  # time.time_ns() when the gate opened
 
 
 def invoke_once(
@@ -218,13 +219,20 @@ def invoke_once(
 
 
 def fire_burst(
-    client: Any, function_name: str, payloads: list[bytes], *, run_start_ns: int
+    client: Any,
+    function_name: str,
+    payloads: list[bytes],
+    *,
+    run_start_ns: int,
+    release_at_epoch_ns: int | None = None,
 ) -> BurstResult:
     """Invoke once per payload, all at the same moment; every outcome carries the skew.
 
     Each thread opens its pooled connection first (all DryRun at once), then builds and
     signs its request and parks just before sending; the launch is timed from the
-    release of each parked thread."""
+    release of each parked thread. With `release_at_epoch_ns` the parked threads are
+    released at that instant (wall clock), not as soon as they are ready: several bursts
+    fired from several places then start together."""
     n = len(payloads)
     if n == 0:
         return BurstResult([], 0.0)
@@ -254,6 +262,9 @@ def fire_burst(
     for thread in threads:
         thread.start()
     _park(gate)
+    if release_at_epoch_ns is not None:
+        _sleep_until(release_at_epoch_ns)
+    released_epoch_ns = time.time_ns()
     with _switch_lock:
         previous = sys.getswitchinterval()
         sys.setswitchinterval(_RELEASE_SWITCH_INTERVAL_S)
@@ -270,7 +281,13 @@ def fire_burst(
         assert outcome is not None  # every worker either returns an outcome or raises
         outcome.launch_skew_ms = skew_ms
         final.append(outcome)
-    return BurstResult(final, skew_ms)
+    return BurstResult(final, skew_ms, released_epoch_ns)
+
+
+def _sleep_until(epoch_ns: int) -> None:
+    """Coarse sleep, then a short spin: the release lands within tens of microseconds."""
+    while (left := epoch_ns - time.time_ns()) > 0:
+        time.sleep(left / 1e9 - 0.002 if left > 3_000_000 else 0)
 
 
 def _invoke_from(

@@ -470,6 +470,16 @@ def iam_policy(
         str | None,
         typer.Option("--artifact-bucket", help="S3 bucket for packages over 50 MB, if used."),
     ] = None,
+    driver: Annotated[
+        str,
+        typer.Option("--driver", help="client (default) or lambda: the harness then invokes "
+                     "only the driver functions; with --driver-role, the drivers' own policy."),
+    ] = "client",
+    driver_role: Annotated[
+        bool,
+        typer.Option("--driver-role", help="Print the driver functions' role policy instead "
+                     "(driver: lambda): lambda:InvokeFunction on the stage's functions only."),
+    ] = False,
     analyze: Annotated[
         bool,
         typer.Option("--analyze", help="The read-only policy of bench analyze instead."),
@@ -508,14 +518,25 @@ def iam_policy(
             functions=function or [], prefix=prefix, tagged=bool(parse_tags(tag or [])),
             log_groups=log_group or [], region=(region or ["*"])[0], account=account,
         )  # fmt: skip
+    elif driver_role:
+        from bench.iam import driver_policy
+
+        policy = driver_policy(stage or "dev", region or ["*"], account)
     elif function or prefix is not None or tag or log_group:
         raise InputError("--function, --prefix, --tag and --log-group go with --analyze")
     else:
         policy = harness_policy(
             stage=stage or "dev", region=region or "*", account=account,
             artifact_bucket=artifact_bucket, clone_from=clone_from, clone_vpc=clone_vpc,
+            driver=_driver_mode(driver),
         )
     typer.echo(json.dumps(policy, indent=2))
+
+
+def _driver_mode(driver: str) -> str:
+    if driver not in ("client", "lambda"):
+        raise InputError(f"--driver {driver!r}: expected client or lambda")
+    return driver
 
 
 @app.command()

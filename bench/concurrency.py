@@ -49,16 +49,17 @@ class ConcurrencyPlan:
 
 
 def plan_concurrency(
-    cp: Any, *, reserve: str, burst: int, cells: int, parallel_cells: int
+    cp: Any, *, reserve: str, burst: int, cells: int, parallel_cells: int, drivers: int = 0
 ) -> ConcurrencyPlan:
     """Decide from the account's settings, before anything is created; TargetError when
-    the bursts fit neither a reservation nor the shared pool."""
+    the bursts fit neither a reservation nor the shared pool. `drivers`: the driver
+    invocations that fire a cell's burst (driver: lambda), which draw on the shared pool."""
     settings = cp.call(cp.lambda_client.get_account_settings, "GetAccountSettings")
     limit = int(settings["AccountLimit"].get("ConcurrentExecutions", 0))
     unreserved = int(settings["AccountLimit"]["UnreservedConcurrentExecutions"])
     at_once = max(1, min(parallel_cells, cells))
     needed = burst * at_once
-    affordable = unreserved - needed >= MIN_UNRESERVED
+    affordable = unreserved - needed - drivers * at_once >= MIN_UNRESERVED
 
     def plan(mode: Mode, reason: str) -> ConcurrencyPlan:
         return ConcurrencyPlan(reserve, mode, burst, at_once, limit, unreserved, reason)
@@ -76,6 +77,8 @@ def plan_concurrency(
             f"would leave fewer than the {MIN_UNRESERVED} AWS keeps unreserved: use "
             "reserve: auto or off, lower burst, or ask AWS for a higher concurrency quota"
         )
+    if drivers:
+        burst, needed = burst + drivers, needed + drivers * at_once
     if needed > unreserved:
         raise TargetError(
             f"burst {burst} x {at_once} cell(s) measured at once needs {needed} concurrent "

@@ -16,6 +16,8 @@ from bench.errors import InputError, TargetError
 from bench.naming import (
     INLINE_POLICY_NAME,
     artifact_key_prefix,
+    driver_name_glob,
+    driver_role_name,
     execution_role_name,
     function_prefix,
     log_group_of,
@@ -81,6 +83,56 @@ def execution_policy(stage: str, region: Regions, account: str) -> dict[str, Any
     }
 
 
+def driver_policy(stage: str, region: Regions, account: str) -> dict[str, Any]:
+    """The driver function's role (driver: lambda): lambda:InvokeFunction on the stage's
+    functions and nothing else of Lambda (never a driver, itself included), and writing
+    the drivers' own logs."""
+    regions = _each(region)
+    prefix = function_prefix(stage)
+    drivers = [f"arn:aws:lambda:{r}:{account}:function:{driver_name_glob(stage)}" for r in regions]
+    groups = [
+        f"arn:aws:logs:{r}:{account}:log-group:{log_group_of(driver_name_glob(stage))}:*"
+        for r in regions
+    ]
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "InvokeStageFunctions",
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": _one_or_list(
+                    [f"arn:aws:lambda:{r}:{account}:function:{prefix}*" for r in regions]
+                ),
+            },
+            {
+                "Sid": "NeverADriver",
+                "Effect": "Deny",
+                "Action": "lambda:InvokeFunction",
+                "Resource": _one_or_list(drivers),
+            },
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": _one_or_list(groups),
+            },
+        ],
+    }
+
+
+def _invoke_drivers(stage: str, regions: list[str], account: str) -> dict[str, Any]:
+    glob = driver_name_glob(stage)
+    return {
+        "Sid": "InvokeDriversOnly",
+        "Effect": "Allow",
+        "Action": "lambda:InvokeFunction",
+        "Resource": _one_or_list(
+            [f"arn:aws:lambda:{r}:{account}:function:{glob}" for r in regions]
+        ),
+    }
+
+
 def harness_policy(
     stage: str,
     region: Regions = "*",
@@ -90,17 +142,24 @@ def harness_policy(
     *,
     clone_from: list[str] | None = None,
     clone_vpc: bool = False,
+    driver: str = "client",
 ) -> dict[str, Any]:
     """The policy the harness's own credentials need to run, clean up and list a stage;
     with `clone_from` (function ARNs of `from:`), the reads that cloning them needs, on
-    those functions alone (and the VPC lookups with `clone_vpc`)."""
+    those functions alone (and the VPC lookups with `clone_vpc`). With `driver: lambda`
+    the harness invokes only the driver functions (they invoke the stage's functions) and
+    manages the drivers' role besides the execution role."""
     artifact_prefix = artifact_prefix or artifact_key_prefix(stage)
     regions = _each(region)
     functions = _one_or_list(
         [f"arn:aws:lambda:{r}:{account}:function:{function_prefix(stage)}*" for r in regions]
     )
     groups = [_log_group_arn(stage, r, account) for r in regions]
-    role = _role_arn(stage, account)
+    role: str | list[str] = _role_arn(stage, account)
+    in_region = driver == "lambda"
+    if in_region:
+        driver_role = f"arn:aws:iam::{account}:role/{driver_role_name(stage)}"
+        role = [_role_arn(stage, account), driver_role]
     statements: list[dict[str, Any]] = [
         {
             "Sid": "StageFunctions",
@@ -112,7 +171,7 @@ def harness_policy(
                 "lambda:UpdateFunctionConfiguration",
                 "lambda:UpdateFunctionCode",
                 "lambda:DeleteFunction",
-                "lambda:InvokeFunction",
+                *([] if in_region else ["lambda:InvokeFunction"]),
                 "lambda:CreateFunctionUrlConfig",
                 "lambda:GetFunctionUrlConfig",
                 "lambda:DeleteFunctionUrlConfig",
@@ -129,6 +188,7 @@ def harness_policy(
             ],
             "Resource": functions,
         },
+        *([_invoke_drivers(stage, regions, account)] if in_region else []),
         {
             # AWS offers no resource-level scoping for these two account-wide reads.
             "Sid": "AccountReadsWithoutResourceScopingListFunctionsGetAccountSettings",
@@ -320,7 +380,18 @@ def ensure_execution_role(
     Idempotent: an existing role gets its inline policy and tags re-applied. A role whose
     trust reaches beyond Lambda is refused rather than silently used.
     """
-    name = execution_role_name(stage)
+    return _ensure_role(
+        iam_client,
+        name=execution_role_name(stage),
+        policy=execution_policy(stage, region, account),
+        description=f"coldbench stage {stage}: benchmark functions write their logs",
+        tags=tags,
+    )
+
+
+def _ensure_role(
+    iam_client: Any, *, name: str, policy: dict[str, Any], description: str, tags: dict[str, str]
+) -> str:
     tag_list = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
     try:
         role = iam_client.get_role(RoleName=name)["Role"]
@@ -334,7 +405,7 @@ def ensure_execution_role(
         kwargs: dict[str, Any] = {
             "RoleName": name,
             "AssumeRolePolicyDocument": json.dumps(trust_policy()),
-            "Description": f"coldbench stage {stage}: benchmark functions write their logs",
+            "Description": description,
             "MaxSessionDuration": 3600,
         }
         if tag_list:
@@ -343,9 +414,23 @@ def ensure_execution_role(
     iam_client.put_role_policy(
         RoleName=name,
         PolicyName=INLINE_POLICY_NAME,
-        PolicyDocument=json.dumps(execution_policy(stage, region, account)),
+        PolicyDocument=json.dumps(policy),
     )
     return arn
+
+
+def ensure_driver_role(
+    iam_client: Any, *, stage: str, region: Regions, account: str, tags: dict[str, str]
+) -> str:
+    """The stage's driver role (driver: lambda), created or brought up to date like the
+    execution role: trusts Lambda only, may invoke the stage's functions only."""
+    return _ensure_role(
+        iam_client,
+        name=driver_role_name(stage),
+        policy=driver_policy(stage, region, account),
+        description=f"coldbench stage {stage}: driver functions invoke the stage's functions",
+        tags=tags,
+    )
 
 
 def _check_trust(name: str, document: Any) -> None:

@@ -49,9 +49,27 @@ def function_name(stage: str, run_rand: str, index: int) -> str:
 def name_pattern(stage: str, run_rand: str | None = None) -> re.Pattern[str]:
     """Exactly the functions this harness names for a stage (and run): a stage `dev`
     must not match `bench-dev-x-...` of a stage `dev-x`. Cell indexes have two digits or
-    more (`-07`, `-123`)."""
+    more (`-07`, `-123`); a run's driver function (driver: lambda) ends in `-driver`."""
     rand = re.escape(run_rand) if run_rand else "[0-9a-f]{6}"
-    return re.compile(rf"^{re.escape(function_prefix(stage))}{rand}-\d{{2,}}$")
+    return re.compile(rf"^{re.escape(function_prefix(stage))}{rand}-(\d{{2,}}|{DRIVER})$")
+
+
+DRIVER = "driver"
+
+
+def driver_name(stage: str, run_rand: str) -> str:
+    """The run's driver function (driver: lambda)."""
+    return f"{run_prefix(stage, run_rand)}{DRIVER}"
+
+
+def driver_name_glob(stage: str) -> str:
+    """Every driver function of a stage, as an IAM resource pattern."""
+    return f"{function_prefix(stage)}??????-{DRIVER}"
+
+
+def driver_role_name(stage: str) -> str:
+    """The role the stage's driver functions run as: it may invoke the stage's functions."""
+    return f"{function_prefix(stage)}driver"
 
 
 def log_group_of(function: str) -> str:

@@ -113,6 +113,8 @@ class Lane:
     cells: list[Cell] = field(default_factory=list)
     concurrency: Any = None  # bench.concurrency.ConcurrencyPlan
     role_arn: str | None = None
+    driver: Any = None  # driver: lambda: its bench.driver.fleet.DriverFleet
+    driver_name: str | None = None
 
 
 def split(cells: list[Cell], targets: TargetSet) -> Iterator[tuple[Target, list[Cell]]]:

@@ -333,7 +333,10 @@ class Experiment:
                 ) as progress:
                     self.progress = progress
                     self._deploy_all(pending, fresh=prior is None)
+                    if self.matrix.target.driver == "lambda" and not self.stop.is_set():
+                        self._deploy_drivers([lane.region for lane in self.lanes])
                     self._measure_all(pending)
+                    self._describe_drivers()
                     self.stop.settled()
                     if not self.stop.is_set():
                         self._collect()
@@ -353,11 +356,13 @@ class Experiment:
     def _plan(self, pending: list[Cell]) -> None:
         # Reservations, or the shared pool, must fit in every region before the first
         # resource exists.
+        in_region = self.matrix.target.driver == "lambda"
+        drivers = _drivers_per_round(self.matrix.burst) if in_region else 0
         for lane in self.lanes:
             waiting = [c for c in pending if c in lane.cells]
             lane.concurrency = plan_concurrency(
                 lane.cp, reserve=self.matrix.reserve, burst=self.burst_width(),
-                cells=len(waiting), parallel_cells=self.cells_at_once(lane),
+                cells=len(waiting), parallel_cells=self.cells_at_once(lane), drivers=drivers,
             )  # fmt: skip
         regions = [lane.region for lane in self.lanes]
         for lane in self.lanes:
@@ -412,7 +417,28 @@ class Experiment:
                     teardown(lane.cp, self._names(lane))
 
     def _names(self, lane: Lane) -> list[str]:
-        return [self.recorder.cell(c.id)["function_name"] for c in lane.cells]
+        names = [self.recorder.cell(c.id)["function_name"] for c in lane.cells]
+        return names + ([lane.driver_name] if lane.driver_name else [])
+
+    def _deploy_drivers(self, regions: list[str]) -> None:
+        """driver: lambda: a driver function in every region, before any cell is measured."""
+        from bench.driver.fleet import deploy_driver
+
+        def deploy(lane: Lane) -> None:
+            lane.driver = deploy_driver(
+                lane, recorder=self.recorder, matrix=self.matrix, regions=regions
+            )
+
+        self._each_lane(deploy)
+        self._describe_drivers()
+
+    def _describe_drivers(self) -> None:
+        from bench.driver.fleet import describe
+
+        fleets = {lane.region: lane.driver for lane in self.lanes if lane.driver is not None}
+        if fleets:
+            self.recorder.manifest["driver"] = describe(fleets)
+            self.recorder.save_manifest()
 
     def _deploy_all(self, pending: list[Cell], fresh: bool) -> None:
         created = datetime.now(UTC)
@@ -486,6 +512,7 @@ class Experiment:
                 lane.target.region,
                 timeout_s=lane.target.function_timeout_s + 30,
             ),
+            driver=lane.driver,
         )
 
         def measure(cell: Cell) -> None:
@@ -555,6 +582,12 @@ def _each(workers: int, name: str, work: Any, items: list[Any]) -> None:
         list(pool.map(work, items))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _drivers_per_round(burst: int) -> int:
+    from bench.driver.fleet import DRIVER_WIDTH
+
+    return -(-burst // DRIVER_WIDTH)
 
 
 def _render(outcome: RunOutcome, reports_root: Path) -> None:

@@ -80,6 +80,11 @@ class Target:
     # How often to poll GetFunction while a function settles (each poll is paced too).
     poll_interval_s: float
     artifact_bucket: str | None = None
+    driver_role_arn: str | None = None
+    # driver: lambda: the driver function's memory. On AWS its CPU (1024 MB: most of a
+    # vCPU) fires a round's threads; locally it would be CPU held from the sandboxes that
+    # initialise meanwhile (capacity admission), so it gets the least.
+    driver_memory_mb: int = 1024
     local_info: dict[str, Any] | None = None
     _emulator: Any = None
     _closers: list[Any] = field(default_factory=list)
@@ -147,6 +152,31 @@ class Target:
         can name what a killed run left. No-op elsewhere."""
         if self._emulator is not None:
             self._emulator.label_run(run_id)
+
+    def driver_role(self, regions: list[str]) -> str:
+        """The role the driver function runs as (driver: lambda): lambda:InvokeFunction on
+        the stage's functions only (bench.iam.driver_policy). On the local target the
+        policy is given to the emulator, which mints the driver's credentials from it."""
+        from bench.iam import driver_policy, ensure_driver_role
+        from bench.naming import TAG_STAGE, driver_role_name
+
+        policy = driver_policy(self.stage, regions, self.account_id)
+        if self._emulator is not None:
+            arn = f"arn:aws:iam::{self.account_id}:role/{driver_role_name(self.stage)}"
+            self._emulator.put_role_policy(arn, policy)
+            return arn
+        if self.driver_role_arn is not None:
+            return self.driver_role_arn
+        iam = self.iam_client()
+        if iam is None:
+            raise InputError(
+                "driver: lambda with target.role_arn: give target.driver_role_arn too, a role "
+                "Lambda may assume that may lambda:InvokeFunction the stage's functions only"
+            )
+        return ensure_driver_role(
+            iam, stage=self.stage, region=regions, account=self.account_id,
+            tags={TAG_STAGE: self.stage},
+        )  # fmt: skip
 
     def emulator_info(self) -> dict[str, Any] | None:
         return self._emulator.info() if self._emulator is not None else None
@@ -222,6 +252,7 @@ def open_target(
         role_arn=spec.role_arn,
         artifact_bucket=spec.artifact_bucket,
         function_timeout_s=matrix.timeout_s,
+        driver_role_arn=spec.driver_role_arn,
     )
 
 
@@ -314,6 +345,7 @@ def open_local_target(
         parallel_cells=1,
         default_logs_timeout_s=60.0,
         poll_interval_s=0.2,
+        driver_memory_mb=128,
         local_info=_local_section(emulator.info()),
         _emulator=emulator,
     )
@@ -352,6 +384,7 @@ def open_aws_target(
     artifact_bucket: str | None = None,
     function_timeout_s: int = 30,
     require_account: bool = True,
+    driver_role_arn: str | None = None,
 ) -> Target:
     """An AWS account (or any Lambda-compatible endpoint) reached through boto3's chain."""
     try:
@@ -384,6 +417,7 @@ def open_aws_target(
         default_logs_timeout_s=900.0,
         poll_interval_s=1.0,
         artifact_bucket=artifact_bucket,
+        driver_role_arn=driver_role_arn,
     )
 
 

@@ -79,10 +79,10 @@ def test_a_role_policy_gives_its_functions_invoke_on_the_granted_functions_only(
         aws_access_key_id=emulator.access_key_id,
         aws_secret_access_key=emulator.secret_access_key,
     )  # fmt: skip
-    for name, role, source in [("caller", driver_role, CALLER), ("plain", plain_role, CALLER),
-                               ("bench-t-a", plain_role, TARGET),
-                               ("bench-t-no", plain_role, TARGET),
-                               ("elsewhere", plain_role, TARGET)]:  # fmt: skip
+    functions = [("caller", driver_role, CALLER), ("plain", plain_role, CALLER),
+                 ("bench-t-a", plain_role, TARGET), ("bench-t-no", plain_role, TARGET),
+                 ("elsewhere", plain_role, TARGET)]  # fmt: skip
+    for name, role, source in functions:
         client.create_function(FunctionName=name, Runtime="python3.12", Role=role,
                                Handler="handler.handler", Code={"ZipFile": _zip(source)},
                                Timeout=30, MemorySize=512)  # fmt: skip
