@@ -77,7 +77,7 @@ def _bug(exc: BaseException) -> NoReturn:
 def _stopped_now(exc: Any) -> NoReturn:
     """A second stop signal: the run tore down and marked itself aborted; end now,
     without waiting for invocations still in flight, as the signal would have."""
-    typer.echo(f"bench: stopped now ({exc}); the run is marked aborted", err=True)
+    typer.echo(f"bench: {exc}", err=True)
     if exc.resume:
         typer.echo(f"resume: {exc.resume}", err=True)
     sys.stdout.flush()

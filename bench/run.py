@@ -141,6 +141,13 @@ def build_artifacts(matrix: Matrix, cells: list[Cell]) -> dict[str, Any]:
 
 def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
     """Everything `bench run` does; input errors are raised before anything is created."""
+    from bench.stopping import stops_before_start
+
+    with stops_before_start():
+        return _run_matrix(options, console)
+
+
+def _run_matrix(options: RunOptions, console: Any) -> RunOutcome:
     matrix = load_run_matrix(options)
     from bench.cost import check_budget, estimate_matrix
     from bench.diskio import check_writable_dir

@@ -21,10 +21,14 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 class StopNow(BaseException):
     """A second stop signal: tear down what was deployed and end without waiting."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, before_start: bool = False) -> None:
         self.signum = signum
         self.resume: str | None = None  # the command that completes the run, once known
-        super().__init__(f"{signal_name(signum)} received twice")
+        if before_start:
+            what = f"stopped by {signal_name(signum)} before anything was deployed"
+        else:
+            what = f"stopped now ({signal_name(signum)} received twice); the run is marked aborted"
+        super().__init__(what)
 
     @property
     def exit_code(self) -> int:
@@ -37,6 +41,26 @@ def signal_name(signum: int) -> str:
 
 def _again(signum: int) -> str:
     return "Ctrl-C again" if signum == signal.SIGINT else f"send {signal_name(signum)} again"
+
+
+@contextmanager
+def stops_before_start() -> Iterator[None]:
+    """While a run builds packages and opens its target (and once it has finished), SIGTERM
+    and SIGHUP end it at once as Ctrl-C would: the `with` blocks unwind, so a local target
+    stops and leaves nothing. Ctrl-C is Python's KeyboardInterrupt already."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise StopNow(signum, before_start=True)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class RunStop:

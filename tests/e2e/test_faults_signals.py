@@ -301,3 +301,36 @@ def test_cleanup_tidies_what_a_killed_local_run_left(workdir: Path, tmp_path: Pa
     again = subprocess.run([*BENCH, "cleanup"], cwd=workdir, env=env, check=False,
                            capture_output=True, text=True, timeout=120)  # fmt: skip
     assert "nothing to delete" in again.stdout
+
+
+def test_sigterm_while_the_local_target_starts_leaves_nothing(
+    workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the run's own handlers take over (packages, the local endpoint starting),
+    SIGTERM ends the command at once and the local target it started is gone with it."""
+    import tempfile
+
+    from bench.emulator.app import Emulator
+    from bench.run import RunOptions, run_matrix
+    from bench.stopping import StopNow
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    real = Emulator.prepare_runtimes
+    started: list[Path] = []
+
+    def signalled(self: Any, runtimes: Any) -> None:
+        started.extend(_state_dirs(tmp_path))
+        os.kill(os.getpid(), signal.SIGTERM)  # as `timeout` or a cancelled CI job would
+        real(self, runtimes)
+
+    monkeypatch.setattr(Emulator, "prepare_runtimes", signalled)
+    (workdir / "m.yaml").write_text(_local_matrix("early", warm=2))
+    with pytest.raises(StopNow) as stopped:
+        run_matrix(RunOptions(matrix_path=Path("m.yaml")), console=None)
+    assert stopped.value.exit_code == 143
+    assert str(stopped.value) == "stopped by SIGTERM before anything was deployed"
+    assert len(started) == 1  # the local target's state existed while it started
+    assert _state_dirs(tmp_path) == []
+    assert list((workdir / "results").iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
