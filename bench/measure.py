@@ -51,7 +51,10 @@ class EventCycle:
 
 
 def _failure(outcome: InvokeOutcome) -> str:
-    return f"{outcome.status} {outcome.error_type or ''}".strip()
+    """`error Runtime.ImportModuleError: No module named 'app'`: what a cell's error says."""
+    text = f"{outcome.status} {outcome.error_type or ''}".strip()
+    message = " ".join((outcome.error_message or "").split())
+    return f"{text}: {message[:600]}" if message else text
 
 
 @dataclass

@@ -194,3 +194,49 @@ def test_invoke_via_url_measures_through_a_function_url(
     assert [r["start_type"] for r in records] == ["cold", "cold", "warm", "warm", "warm"]
     lambda_client, _logs = emu.clients(emulator)
     assert lambda_client.list_functions()["Functions"] == []
+
+
+UNISOLATED = """\
+name: {name}
+target: {{kind: local, allow_unisolated: {allow}}}
+runtimes: [python3.12]
+memory_mb: [256]
+package: {{size_mb: [0]}}
+cold_starts: 1
+burst: 1
+warm_invocations: 1
+budget_usd: 0.05
+functions:
+  - name: mine
+    code: {code}
+    handler: app.handler
+    runtime: python3.12
+"""
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_a_function_runs_unisolated_only_when_the_matrix_allows_it(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, allow: bool
+) -> None:
+    """Where sandboxes cannot be isolated (simulated here: the probe says bubblewrap is
+    missing), the user's code is third-party code: refused with the fix named, unless the
+    matrix allows it; the harness's own fixture runs either way."""
+    from bench.emulator import isolation
+
+    missing = isolation.Support(False, "none", None, "bwrap not found on PATH (simulated)")
+    monkeypatch.setattr(isolation, "probe", lambda: missing)
+    (workdir / "mine").mkdir()
+    (workdir / "mine" / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    name = "allowed" if allow else "refused"
+    text = UNISOLATED.format(name=name, allow=str(allow).lower(), code=workdir / "mine")
+    (workdir / "u.yaml").write_text(text)
+    outcome = run_matrix(RunOptions(matrix_path=Path("u.yaml")), console=_console())
+    cells = json.loads((outcome.run_dir / "manifest.json").read_text())["cells"]
+    assert cells["python3.12-256mb-x86_64-none"]["status"] == "complete"
+    if allow:
+        assert outcome.exit_code == 0 and cells["mine-256mb-x86_64"]["status"] == "complete"
+    else:
+        assert outcome.exit_code == 3
+        assert cells["mine-256mb-x86_64"]["status"] == "failed"
+        error = cells["mine-256mb-x86_64"]["error"]
+        assert "not isolated" in error and "allow_unisolated: true" in error, error
