@@ -218,6 +218,7 @@ def run(
     Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else --profile or AWS_PROFILE
     (~/.aws/credentials, ~/.aws/config, SSO), else a container or instance role.
     """
+    from bench.progress_log import Preparing
     from bench.run import RunOptions, run_matrix
 
     options = RunOptions(
@@ -235,7 +236,8 @@ def run(
         endpoint_url=endpoint_url,
     )
     console = _console()
-    outcome = run_matrix(options, console=console)
+    with Preparing(console, options.started):  # heartbeat lines in a log until progress starts
+        outcome = run_matrix(options, console=console)
     if outcome.summary is not None:
         console.print(outcome.summary)
     for note in outcome.notes:

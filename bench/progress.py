@@ -8,7 +8,7 @@ import time
 from types import TracebackType
 from typing import Any
 
-from bench.progress_log import LogLines
+from bench.progress_log import LogLines, Preparing
 
 
 class RunProgress:
@@ -79,6 +79,7 @@ class RunProgress:
             self._progress.update(self._tasks[task], completed=completed, visible=True, **extra)
 
     def __enter__(self) -> RunProgress:
+        Preparing.done()
         if self._lines is not None:
             self._lines.start()
         else:

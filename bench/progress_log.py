@@ -84,3 +84,45 @@ def start_line(name: str, cells: int, invocations: int, started: float) -> str:
         f"[{format_elapsed(time.monotonic() - started)}] bench run {name}: {cells} cells, "
         f"{invocations} invocations; building packages and opening the target"
     )
+
+
+class Preparing:
+    """Heartbeat lines while packages are built and the target opens (a runtime download,
+    a pip install), until the run's own progress takes over: a log never goes quiet for
+    longer than HEARTBEAT_S. Quiet on a terminal, where those steps show their own."""
+
+    active: Preparing | None = None
+
+    def __init__(self, console: Any, started: float) -> None:
+        self._console = console
+        self._started = started
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, name="preparing", daemon=True)
+
+    def __enter__(self) -> Preparing:
+        if self._console is not None and not self._console.is_terminal:
+            Preparing.active = self
+            self._beat.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._beat.is_alive() and self._beat is not threading.current_thread():
+            self._beat.join(timeout=HEARTBEAT_S)
+        if Preparing.active is self:
+            Preparing.active = None
+
+    @classmethod
+    def done(cls) -> None:
+        """The run's progress has started: the preparation heartbeat ends."""
+        if cls.active is not None:
+            cls.active.stop()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            elapsed = format_elapsed(time.monotonic() - self._started)
+            line = f"[{elapsed}] preparing: building packages and opening the target"
+            self._console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -110,3 +110,34 @@ def test_the_command_line_does_not_import_click_itself() -> None:
                 assert not [a for a in node.names if a.name.split(".")[0] == "click"], path
             if isinstance(node, ast.ImportFrom):
                 assert (node.module or "").split(".")[0] != "click", path
+
+
+def test_a_log_hears_from_the_run_while_it_prepares(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building packages or fetching a runtime can take minutes: a heartbeat line keeps a CI
+    log from going quiet until the run's own progress starts, and stops then."""
+    import io
+    import time
+
+    from rich.console import Console
+
+    from bench import progress_log
+    from bench.progress import RunProgress
+
+    monkeypatch.setattr(progress_log, "HEARTBEAT_S", 0.05)
+    out = io.StringIO()
+    console = Console(file=out, width=120, color_system=None)
+    assert not console.is_terminal
+
+    def lines() -> list[str]:
+        return [x for x in out.getvalue().splitlines() if "preparing:" in x]
+
+    with progress_log.Preparing(console, time.monotonic()):
+        deadline = time.monotonic() + 10
+        while len(lines()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling for the condition, with a deadline
+        assert len(lines()) >= 2, out.getvalue()
+        assert lines()[0].startswith("[0:00] preparing: building packages")
+        with RunProgress(console, cells=1, rounds=1, invocations=2):
+            seen = len(lines())  # the run's progress took over: no more preparing lines
+            time.sleep(0.2)
+            assert len(lines()) == seen
