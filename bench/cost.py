@@ -188,6 +188,31 @@ def duration_text(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
+# driver: lambda (bench.driver.fleet): its invocations are billed like any function's.
+DRIVER_WIDTH = 16  # = bench.driver.fleet.DRIVER_WIDTH (kept here: cost imports no driver)
+DRIVER_MEMORY_MB = 1024  # = the AWS target's driver memory (bench.target)
+TYPICAL_DRIVER_ROUND_S = 2.0  # the lead (1 s) and a round's cold starts
+TYPICAL_DRIVER_ONCE_S = 0.1
+
+
+def driver_cost(cell: Cell, matrix: Matrix, cold: int, warm: int) -> tuple[float, float]:
+    """(expected, worst) dollars of the driver invocations that fire `cell`'s invocations
+    (driver: lambda): one per DRIVER_WIDTH of each cold round, one per warm invocation;
+    worst, each runs to the driver's timeout."""
+    if matrix.target.driver != "lambda":
+        return 0.0, 0.0
+    rounds = math.ceil(cold / matrix.burst) if cold else 0
+    per_round = math.ceil(min(matrix.burst, max(cold, 1)) / DRIVER_WIDTH)
+    calls = rounds * per_round + warm
+    timeout_s = min(900, matrix.timeout_s + 61)
+    price = price_per_gb_s("x86_64")
+    expected_s = rounds * per_round * TYPICAL_DRIVER_ROUND_S + warm * TYPICAL_DRIVER_ONCE_S
+    expected = gb_seconds(expected_s * 1000, DRIVER_MEMORY_MB) * price
+    worst = gb_seconds(calls * timeout_s * 1000, DRIVER_MEMORY_MB) * price
+    requests = calls * PRICE_PER_REQUEST
+    return expected + requests, worst + requests
+
+
 def estimate_cell(
     cell: Cell, matrix: Matrix, *, cold: int | None = None, warm: int | None = None
 ) -> CellEstimate:
@@ -212,6 +237,7 @@ def estimate_cell(
     requests_usd = invocations * PRICE_PER_REQUEST
     price = price_per_gb_s(cell.architecture)
     levers_usd, levers_worst_usd = levers_cost(cell, matrix)
+    driver_usd, driver_worst_usd = driver_cost(cell, matrix, cold, warm)
     return CellEstimate(
         cell=cell.id,
         architecture=cell.architecture,
@@ -219,10 +245,10 @@ def estimate_cell(
         cold_starts=cold,
         invocations=invocations,
         expected_gb_s=expected_gb_s,
-        expected_usd=expected_gb_s * price + requests_usd + log_usd + levers_usd,
+        expected_usd=expected_gb_s * price + requests_usd + log_usd + levers_usd + driver_usd,
         worst_gb_s=worst_gb_s,
         worst_usd=worst_gb_s * price + requests_usd
-        + worst_log_bytes / GB * PRICE_LOG_INGEST_PER_GB + levers_worst_usd,
+        + worst_log_bytes / GB * PRICE_LOG_INGEST_PER_GB + levers_worst_usd + driver_worst_usd,
         log_bytes=log_bytes,
         log_usd=log_usd,
         levers_usd=levers_usd,
@@ -248,6 +274,14 @@ def estimate_matrix(matrix: Matrix, source: str = "the matrix") -> Estimate:
             "Levers: SnapStart's snapshot cache (3 h minimum per version) and restores "
             "(python, dotnet; none for java)."
         )
+    if matrix.target.driver == "lambda":
+        notes.append(
+            f"Driver: one {DRIVER_MEMORY_MB} MB driver invocation per {DRIVER_WIDTH} of each "
+            "cold round and per warm invocation, in each cell's price (worst: each runs to "
+            "its timeout)."
+        )
+    if matrix.regions:
+        notes.append(f"Regions: every cell in each of {', '.join(matrix.regions)}.")
     if matrix.target.kind == "local":
         notes.append("Target is local: this run costs nothing; figures are what AWS would bill.")
     if matrix.experiment != "coldstart":

@@ -20,6 +20,7 @@ from bench.burst import InvokeOutcome
 from bench.classify import classify_all, completeness, tail_report
 from bench.matrix import Cell, Matrix
 from bench.naming import function_name, run_suffix
+from bench.regions import TargetSet
 from bench.results import (
     RunWriter,
     new_manifest,
@@ -27,7 +28,6 @@ from bench.results import (
     parse_timestamp,
     utc_timestamp,
 )
-from bench.target import Target
 
 
 @dataclass
@@ -70,7 +70,7 @@ def error_counts(records: list[dict[str, Any]]) -> dict[str, Any]:
 class Recorder:
     """Owns the run directory's writer, the manifest and the records while a run works."""
 
-    def __init__(self, results_root: Path, target: Target) -> None:
+    def __init__(self, results_root: Path, target: TargetSet) -> None:
         self.results_root = Path(results_root)
         self.target = target
         self.lock = threading.RLock()

@@ -40,6 +40,10 @@ class TargetSet:
     def stage(self) -> str:
         return self.first.stage
 
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.first.endpoint_url if len(self.targets) == 1 else None
+
     def by_region(self) -> dict[str, Target]:
         return {t.region: t for t in self.targets}
 

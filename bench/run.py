@@ -193,7 +193,7 @@ def _run_matrix(options: RunOptions, console: Any) -> RunOutcome:
         try:
             return experiment.run(prior)
         except (ClientError, BotoCoreError) as exc:
-            where = target.endpoint_url or f"AWS {target.region}"
+            where = target.endpoint_url or f"AWS {', '.join(t.region for t in target.targets)}"
             raise TargetError(f"{where}: {one_line(exc)}") from None
 
 
