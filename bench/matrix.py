@@ -627,7 +627,9 @@ def _format_location(loc: tuple[int | str, ...]) -> str:
         elif part in ("LocalTarget", "AwsTarget", "local", "aws"):
             continue  # discriminated-union tags are noise to a user
         else:
-            path += f".{part}" if path else str(part)
+            # A key with a line break or blanks in it is quoted: the error stays one line.
+            name = str(part) if str(part).isprintable() and str(part).strip() else repr(part)
+            path += f".{name}" if path else name
     return path or "(top level)"
 
 
