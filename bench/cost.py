@@ -228,7 +228,8 @@ def estimate_cell(
     # Billing rounds each invocation up to the millisecond.
     expected_ms = cold * math.ceil(init_ms + first_ms) + warm * math.ceil(warm_ms)
     worst_init_ms = INIT_LIMIT_S * 1000.0 if INIT_BILLED else 0.0
-    worst_ms = cold * (worst_init_ms + matrix.timeout_s * 1000.0) + warm * matrix.timeout_s * 1000.0
+    timeout_ms = matrix.timeout_of(cell) * 1000.0  # a user's function may set its own
+    worst_ms = cold * (worst_init_ms + timeout_ms) + warm * timeout_ms
     expected_gb_s = gb_seconds(expected_ms, cell.memory_mb)
     worst_gb_s = gb_seconds(worst_ms, cell.memory_mb)
     log_bytes = invocations * LOG_BYTES_PER_INVOCATION + cold * LOG_BYTES_PER_COLD_START

@@ -124,3 +124,13 @@ def test_the_dumped_matrix_loads_again_unchanged(fn_dir: Path) -> None:
     matrix = _parse(fn_dir, name="m", memory_mb=[128], functions=[_entry(event=["ev.json"])])
     again = parse_matrix(matrix.model_dump(mode="json"))
     assert again == matrix
+
+
+def test_the_worst_case_uses_a_functions_own_timeout(fn_dir: Path) -> None:
+    from bench.cost import estimate_cell
+
+    matrix = _parse(fn_dir, name="m", memory_mb=[1024], timeout_s=30, cold_starts=1, burst=1,
+                    warm_invocations=1, functions=[_entry(timeout_s=3)])  # fmt: skip
+    (cell,) = matrix.cells()
+    # One cold start (10 s init limit + 3 s) and one warm (3 s) at 1 GB: 16 GB-s.
+    assert estimate_cell(cell, matrix).worst_gb_s == pytest.approx(16.0)
