@@ -63,7 +63,8 @@ def perf(session: nox.Session) -> None:
     _install(session)
     for script in ("benchmarks/emulator.py", "benchmarks/strategies.py", "benchmarks/report.py",
                    "benchmarks/admission.py", "benchmarks/isolation.py",
-                   "benchmarks/analyze.py", "benchmarks/scaleout.py", "benchmarks/driver_width.py"):  # fmt: skip
+                   "benchmarks/analyze.py", "benchmarks/scaleout.py",
+                   "benchmarks/driver_width.py"):  # fmt: skip
         if os.path.exists(script):
             session.run("python", script, *session.posargs)
         else:
