@@ -2,7 +2,7 @@
 
 Handlers raise AwsError; the server turns it into the wire format of the protocol the
 request came in on. Body members and their capitalisation follow what real AWS sends
-(see /work/shared/reference/aws-recorded): Lambda's ResourceNotFoundException carries
+(tests/data/aws-shapes/lambda.json holds them): Lambda's ResourceNotFoundException carries
 "Message", most other Lambda errors "message", and Logs errors `{"__type", "message"}`.
 """
 

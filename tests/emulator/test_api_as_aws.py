@@ -1,7 +1,7 @@
 """Control-plane details as AWS has them: FunctionName/Qualifier checks in AWS's order,
 the tag limit, and Code.Location as a presigned, expiring http URL the endpoint serves.
 
-Facts come from tests/data/aws-recorded/facts.json (each entry names its source).
+Facts come from tests/data/aws-shapes/facts.json (each entry names its source).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.exceptions import ClientError
 
-FACTS = json.loads((Path(__file__).parents[1] / "data/aws-recorded/facts.json").read_text())
+FACTS = json.loads((Path(__file__).parents[1] / "data/aws-shapes/facts.json").read_text())
 
 
 def _error(err: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:

@@ -1,6 +1,7 @@
-"""Golden shape checks against responses recorded from real AWS Lambda.
+"""Golden shape checks against our Lambda API shapes (tests/data/aws-shapes/lambda.json).
 
-Compares keys, status codes, error codes and messages, never placeholder values.
+Each scenario holds what AWS answered: status code, keys, error code and message pattern;
+placeholder values are never compared.
 """
 
 from __future__ import annotations
@@ -13,80 +14,78 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-RECORDED = Path(__file__).parents[1] / "data" / "aws-recorded"
+SHAPES = json.loads(
+    (Path(__file__).parents[1] / "data" / "aws-shapes" / "lambda.json").read_text()
+)
+PLACEHOLDER = r"(\{[a-z]+\})"
 
 
-def _recorded(file: str, test: str) -> dict[str, Any]:
-    return json.loads((RECORDED / file).read_text())[test]["recorded-content"]
+def _response(scenario: str) -> dict[str, Any]:
+    return SHAPES["responses"][scenario]
+
+
+def _error(scenario: str) -> dict[str, Any]:
+    return SHAPES["errors"][scenario]
 
 
 def _keys(obj: dict[str, Any]) -> set[str]:
     return set(obj) - {"ResponseMetadata"}
 
 
-def _as_regex(recorded_message: str) -> re.Pattern[str]:
-    """A recorded message with its placeholders (<region>, 1111...) turned into wildcards."""
-    parts = re.split(r"(<[^>]+>|111111111111)", recorded_message)
+def _as_regex(message: str) -> re.Pattern[str]:
+    """A message pattern with its placeholders turned into wildcards: {account} is twelve
+    digits, any other {word} any text."""
     pattern = "".join(
-        (r"\d{12}" if p == "111111111111" else ".+") if re.fullmatch(r"<[^>]+>|111111111111", p)
-        else re.escape(p)
-        for p in parts
+        (r"\d{12}" if part == "{account}" else ".+") if re.fullmatch(PLACEHOLDER, part)
+        else re.escape(part)
+        for part in re.split(PLACEHOLDER, message)
     )
     return re.compile(f"^{pattern}$")
 
 
-def _error_shape(err: ClientError) -> tuple[int, str, str, set[str]]:
+def _assert_shape(response: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == expected["status"]
+    assert _keys(response) == set(expected["keys"])
+
+
+def _assert_error_like(err: ClientError, expected: dict[str, Any]) -> None:
     response = err.response
-    return (
-        response["ResponseMetadata"]["HTTPStatusCode"],
-        response["Error"]["Code"],
-        response["Error"]["Message"],
-        _keys(response),
-    )
-
-
-def _assert_error_like(err: ClientError, recorded: dict[str, Any]) -> None:
-    status, code, message, keys = _error_shape(err)
-    assert status == recorded["ResponseMetadata"]["HTTPStatusCode"]
-    assert code == recorded["Error"]["Code"]
-    assert _as_regex(recorded["Error"]["Message"]).match(message), message
-    assert keys == _keys(recorded)
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == expected["status"]
+    assert response["Error"]["Code"] == expected["code"]
+    message = response["Error"]["Message"]
+    assert _as_regex(expected["message"]).match(message), message
+    assert _keys(response) == set(expected["keys"])
 
 
 def test_create_get_update_and_list_have_awss_keys(api: Any) -> None:
-    life = _recorded("lambda-api.json", "TestLambdaFunction::test_function_lifecycle")
-    zipfile_case = _recorded("lambda-api.json",
-                             "TestLambdaFunction::test_lambda_code_location_zipfile")
-    listing = _recorded("lambda-api.json", "TestLambdaFunction::test_list_functions")
-
     created = api.create("golden-env", wait=False, MemorySize=256, Timeout=5,
                          Environment={"Variables": {}})
-    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
-    assert _keys(created) == _keys(life["create_response"]["CreateFunctionResponse"])
+    _assert_shape(created, _response("create-function-with-environment"))
     created_plain = api.create("golden-plain", wait=False)
-    assert _keys(created_plain) == _keys(zipfile_case["create-response-zip-file"])
+    _assert_shape(created_plain, _response("create-function"))
 
     api.wait_state("golden-env", "State", "Active")
     got = api.lam.get_function(FunctionName="golden-env")
-    recorded_get = life["get_function_response"]
-    assert _keys(got) == _keys(recorded_get)
-    assert set(got["Code"]) == set(recorded_get["Code"])
-    assert set(got["Configuration"]) == set(recorded_get["Configuration"])
+    expected_get = _response("get-function")
+    _assert_shape(got, expected_get)
+    assert set(got["Code"]) == set(expected_get["nested_keys"]["Code"])
+    assert set(got["Configuration"]) == set(expected_get["nested_keys"]["Configuration"])
 
     updated = api.lam.update_function_configuration(
         FunctionName="golden-env", Description="Changed-Description",
         Environment={"Variables": {"ENV_A": "a"}}, MemorySize=512,
     )
-    assert _keys(updated) == _keys(life["update_func_conf_response"])
+    _assert_shape(updated, _response("update-function-configuration"))
     api.wait_state("golden-env", "LastUpdateStatus", "Successful")
     code_updated = api.lam.update_function_code(FunctionName="golden-env",
                                                 ZipFile=_zip_with("v2"))
-    assert _keys(code_updated) == _keys(life["update_code_response"])
+    _assert_shape(code_updated, _response("update-function-code"))
 
-    listed = api.lam.list_functions()["Functions"]
-    recorded_item = listing["list_default"]["Functions"][0]
-    env_item = next(f for f in listed if f["FunctionName"] == "golden-env")
-    assert set(env_item) == set(recorded_item)
+    listing = api.lam.list_functions()
+    expected_list = _response("list-functions")
+    _assert_shape(listing, expected_list)
+    env_item = next(f for f in listing["Functions"] if f["FunctionName"] == "golden-env")
+    assert set(env_item) == set(expected_list["item_keys"]["Functions"])
 
 
 def _zip_with(text: str) -> bytes:
@@ -100,88 +99,91 @@ def _zip_with(text: str) -> bytes:
 
 
 def test_not_found_errors_match_aws(api: Any) -> None:
-    for call in ("delete_function", "get_function", "get_function_configuration",
-                 "get_function_concurrency"):
-        recorded = _recorded(
-            "lambda-api.json", f"TestLambdaFunction::test_ops_on_nonexisting_fn[{call}]"
-        )["not_found_exception"]
+    for call, scenario in (
+        ("delete_function", "delete-unknown-function"),
+        ("get_function", "get-unknown-function"),
+        ("get_function_configuration", "get-configuration-of-unknown-function"),
+        ("get_function_concurrency", "get-concurrency-of-unknown-function"),
+    ):
         with pytest.raises(ClientError) as err:
             getattr(api.lam, call)(FunctionName="nonexisting-fn")
-        _assert_error_like(err.value, recorded)
-    invoke_recorded = _recorded("lambda-invoke.json", "TestLambdaFeatures::test_invoke_exceptions")
+        _assert_error_like(err.value, _error(scenario))
     with pytest.raises(ClientError) as err:
         api.lam.invoke(FunctionName="doesnotexist", Payload=b"{}")
-    _assert_error_like(err.value, invoke_recorded["invoke_function_doesnotexist"])
+    _assert_error_like(err.value, _error("invoke-unknown-function"))
 
 
 def test_conflict_and_parameter_errors_match_aws(api: Any) -> None:
-    conflict = _recorded("lambda-api.json",
-                         "TestLambdaFunction::test_lambda_concurrent_config_updates")
     api.create("golden-conflict")
     api.emulator.update_delay_s = 5.0  # the second update must land inside the first
     api.lam.update_function_configuration(FunctionName="golden-conflict", Timeout=9)
     with pytest.raises(ClientError) as err:
         api.lam.update_function_configuration(FunctionName="golden-conflict", Timeout=10)
-    _assert_error_like(err.value, conflict["update-during-in-progress-update-exc"])
+    _assert_error_like(err.value, _error("update-while-update-in-progress"))
 
-    exceptions = _recorded("lambda-api.json", "TestLambdaFunction::test_create_lambda_exceptions")
     cases = {
-        "invalid_runtime_exc": {"Runtime": "non-existent-runtime"},
-        "uppercase_runtime_exc": {"Runtime": "PYTHON3.9"},
-        "invalid_zip_exc": {"Code": {"ZipFile": b"this is not a zip"}},
-        "invalid_role_arn_exc": {"Role": "r1"},
-        "multiple_architectures": {"Architectures": ["x86_64", "arm64"]},
-        "uppercase_architecture": {"Architectures": ["X86_64"]},
+        "create-with-unknown-runtime": {"Runtime": "non-existent-runtime"},
+        "create-with-uppercase-runtime": {"Runtime": "PYTHON3.9"},
+        "create-with-broken-zip": {"Code": {"ZipFile": b"this is not a zip"}},
+        "create-with-malformed-role": {"Role": "r1"},
+        "create-with-two-architectures": {"Architectures": ["x86_64", "arm64"]},
+        "create-with-uppercase-architecture": {"Architectures": ["X86_64"]},
     }
-    for key, overrides in cases.items():
+    for scenario, overrides in cases.items():
         with pytest.raises(ClientError) as err:
             api.create("golden-bad", wait=False, **overrides)
-        _assert_error_like(err.value, exceptions[key])
+        _assert_error_like(err.value, _error(scenario))
 
     for runtime in ("python3.7", "nodejs14.x", "go1.x", "java8"):
-        recorded = _recorded(
-            "lambda-api.json",
-            "TestRuntimeValidation::test_create_deprecated_function_runtime_with_validation_"
-            f"enabled[{runtime}]",
-        )["deprecation_error"]
         with pytest.raises(ClientError) as err:
             api.create("golden-old", wait=False, Runtime=runtime)
-        _assert_error_like(err.value, recorded)
+        _assert_error_like(err.value, _error(f"create-with-retired-runtime-{runtime}"))
 
 
 def test_concurrency_and_tag_errors_match_aws(api: Any) -> None:
-    limits = _recorded("lambda-api.json",
-                       "TestLambdaReservedConcurrency::test_function_concurrency_limits")
     api.create("golden-rc", wait=False)
     with pytest.raises(ClientError) as err:
         api.lam.put_function_concurrency(FunctionName="golden-rc",
                                          ReservedConcurrentExecutions=950)
-    _assert_error_like(err.value, limits["put_function_concurrency_account_limit_exceeded"])
+    _assert_error_like(err.value, _error("reserve-beyond-unreserved-minimum"))
 
-    tags = _recorded("lambda-api.json", "TestLambdaTags::test_tag_exceptions")
     arn = api.lam.get_function(FunctionName="golden-rc")["Configuration"]["FunctionArn"]
     with pytest.raises(ClientError) as err:
         api.lam.tag_resource(Resource=arn.replace("golden-rc", "doesnotexist"), Tags={"a": "b"})
-    _assert_error_like(err.value, tags["tag_lambda_doesnotexist"])
+    _assert_error_like(err.value, _error("tag-unknown-function"))
     with pytest.raises(ClientError) as err:
         api.lam.tag_resource(Resource=arn + ":v1", Tags={"a": "b"})
-    _assert_error_like(err.value, tags["tag_lambda_qualifier_doesnotexist"])
+    _assert_error_like(err.value, _error("tag-qualified-arn"))
     with pytest.raises(ClientError) as err:
         api.lam.tag_resource(Resource=arn, Tags={})
-    _assert_error_like(err.value, tags["tag_empty_tags"])
+    _assert_error_like(err.value, _error("tag-with-no-tags"))
     with pytest.raises(ClientError) as err:
         api.lam.untag_resource(Resource=arn, TagKeys=[])
-    _assert_error_like(err.value, tags["untag_empty_keys"])
+    _assert_error_like(err.value, _error("untag-with-no-keys"))
 
 
 def test_throttle_shape_matches_aws(api: Any) -> None:
-    recorded = _recorded("lambda-invoke.json",
-                         "TestLambdaConcurrency::test_reserved_concurrency")["exc_no_cap_requestresponse"]
+    expected = _error("invoke-at-zero-reserved-concurrency")
     api.create("golden-zero")
     api.lam.put_function_concurrency(FunctionName="golden-zero", ReservedConcurrentExecutions=0)
     with pytest.raises(ClientError) as err:
         api.lam.invoke(FunctionName="golden-zero", Payload=b"{}")
-    _assert_error_like(err.value, recorded)
-    assert err.value.response["Reason"] == recorded["Reason"]
+    _assert_error_like(err.value, expected)
+    assert err.value.response["Reason"] == expected["reason"]
     event = api.lam.invoke(FunctionName="golden-zero", InvocationType="Event", Payload=b"{}")
     assert event["StatusCode"] == 202  # Lambda queues async events even at zero concurrency
+
+
+def test_every_scenario_is_used_and_patterns_hold_their_own_examples() -> None:
+    source = Path(__file__).read_text()
+    for group in ("responses", "errors"):
+        for scenario in SHAPES[group]:
+            retired = scenario.startswith("create-with-retired-runtime-")
+            named = "create-with-retired-runtime-{runtime}" if retired else scenario
+            assert f'"{named}"' in source, f"{scenario} is in lambda.json but no test uses it"
+    pattern = _as_regex(_error("get-unknown-function")["message"])
+    assert pattern.match("Function not found: arn:aws:lambda:eu-west-1:123456789012:function:f")
+    assert not pattern.match("Function not found: arn:aws:lambda:eu-west-1:1234:function:f")
+    assert _as_regex(_error("create-with-malformed-role")["message"]).match(
+        _error("create-with-malformed-role")["message"]
+    ), "a literal {12} in a message is not a placeholder"

@@ -1,6 +1,6 @@
 """Invoke as AWS does it: payload handling, Event request ids, retries and their settings.
 
-AWS facts held here (tests/data/aws-recorded/facts.json, copied from responses recorded
+AWS facts held here (tests/data/aws-shapes/facts.json, taken from responses recorded
 against real AWS and from the Lambda documentation):
 - an empty payload reaches the handler as `{}`; a payload that is not JSON is a 400
   InvalidRequestContentException and the handler never runs;
@@ -22,7 +22,7 @@ import botocore.loaders
 import pytest
 from botocore.exceptions import ClientError
 
-FACTS = json.loads((Path(__file__).parents[1] / "data/aws-recorded/facts.json").read_text())
+FACTS = json.loads((Path(__file__).parents[1] / "data/aws-shapes/facts.json").read_text())
 
 
 class Recording:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-FACTS = json.loads((Path(__file__).parents[1] / "data/aws-recorded/facts.json").read_text())
+FACTS = json.loads((Path(__file__).parents[1] / "data/aws-shapes/facts.json").read_text())
 ISO_MS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
