@@ -442,7 +442,8 @@ def serve_forever(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         done.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, a closed terminal
+    previous = {sig: signal.signal(sig, on_signal) for sig in stops}
     try:
         emulator.start()
         echo(f"export AWS_ENDPOINT_URL={emulator.endpoint_url}")

@@ -334,3 +334,20 @@ def test_sigterm_while_the_local_target_starts_leaves_nothing(
     assert _state_dirs(tmp_path) == []
     assert list((workdir / "results").iterdir()) == []
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+
+
+def test_bench_emulator_stops_its_sandboxes_on_sighup(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    log = tmp_path / "emulator.txt"
+    proc = subprocess.Popen([*BENCH, "emulator"], env=env, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        _wait_for(lambda: "Ctrl-C stops it" in log.read_text(), "bench emulator", 60)
+        assert len(_state_dirs(tmp_path)) == 1
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(timeout=90) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "# stopped: every sandbox is gone" in log.read_text()
+    assert _state_dirs(tmp_path) == []
