@@ -614,6 +614,10 @@ def emulator(
     )  # fmt: skip
     from bench.emulator.eviction import eviction_from_options
 
+    if state_dir is not None:
+        from bench.diskio import check_writable_dir
+
+        check_writable_dir(state_dir, flag="--state-dir")
     with local_target_errors():
         serve_forever(
             port=port,

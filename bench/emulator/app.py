@@ -433,10 +433,6 @@ def serve_forever(
         account=account,
         eviction=eviction,
     )
-    if state_dir is not None:
-        from bench.diskio import check_writable_dir
-
-        check_writable_dir(state_dir, flag="--state-dir")
     done = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
