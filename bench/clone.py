@@ -5,7 +5,8 @@ presigned URL to its deployment package (on the local target too), which is down
 and checked against CodeSha256. The bench copy gets the original's code, runtime, handler,
 layers, environment (the entry's `environment` on top) and timeout (unless the entry sets
 one); its VPC configuration only with `vpc: true`, which needs more permissions. Memory
-and architecture are the matrix's axes; the original's are recorded beside (`cloned`).
+and architecture are the matrix's axes; the original's are recorded in the manifest's
+`clones`.
 The copy is created, measured and deleted like any cell's function.
 """
 
@@ -84,6 +85,7 @@ def read_original(client: Any, entry: FunctionEntry, cache_dir: Path) -> Functio
                       "SecurityGroupIds": list(vpc.get("SecurityGroupIds") or [])}  # fmt: skip
     variables = (config.get("Environment") or {}).get("Variables") or {}
     cloned = {
+        "entry": entry.model_dump(mode="json"),  # as written, for the manifest's matrix
         "arn": config.get("FunctionArn"),
         "version": config.get("Version"),
         "code_sha256": sha,

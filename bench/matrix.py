@@ -551,6 +551,25 @@ class Matrix(_Strict):
                     cells.append(cell)
         return cells
 
+    def dump_as_given(self) -> dict[str, Any]:
+        """The matrix as its file gave it: a `from:` entry as written, not as resolved
+        (bench.clone keeps the written one under cloned["entry"]), so a resume can read
+        and resolve it again."""
+        data = self.model_dump(mode="json")
+        data["functions"] = [
+            entry.cloned["entry"] if entry.cloned else dumped
+            for entry, dumped in zip(self.functions, data.get("functions", []), strict=True)
+        ]
+        return data
+
+    def clones(self) -> dict[str, dict[str, Any]]:
+        """What each `from:` function's original was (bench.clone), by function name."""
+        return {
+            f.name: {k: v for k, v in f.cloned.items() if k != "entry"}
+            for f in self.functions
+            if f.cloned
+        }
+
     def function(self, name: str) -> FunctionEntry:
         return next(f for f in self.functions if f.name == name)
 

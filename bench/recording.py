@@ -93,12 +93,14 @@ class Recorder:
             new_manifest(
                 run_id=run_id,
                 tool_version=__version__,
-                matrix=matrix.model_dump(mode="json"),
+                matrix=matrix.dump_as_given(),
                 target=self.target.describe(),
                 started=utc_timestamp(),
                 cost=cost_section(estimate),
             )
         )
+        if matrix.clones():
+            self.manifest["clones"] = matrix.clones()
         self._named(run_id)
 
     def resume(self, prior: Prior) -> None:

@@ -134,3 +134,22 @@ def test_the_worst_case_uses_a_functions_own_timeout(fn_dir: Path) -> None:
     (cell,) = matrix.cells()
     # One cold start (10 s init limit + 3 s) and one warm (3 s) at 1 GB: 16 GB-s.
     assert estimate_cell(cell, matrix).worst_gb_s == pytest.approx(16.0)
+
+
+def test_a_resolved_clone_is_recorded_as_written_so_a_resume_reads_it_again(
+    fn_dir: Path,
+) -> None:
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:orders-prod"
+    written = _parse(fn_dir, name="m", memory_mb=[128], functions=[{"name": "o", "from": arn}])
+    entry = written.functions[0]
+    resolved = written.model_copy(update={"functions": [entry.model_copy(update={
+        "code": str(fn_dir / "fn"), "runtime": "python3.12", "handler": "app.handler",
+        "cloned": {"entry": entry.model_dump(mode="json"), "arn": arn, "memory_mb": 256},
+    })]})  # fmt: skip
+    assert resolved.dump_as_given() == written.model_dump(mode="json")
+    assert parse_matrix(resolved.dump_as_given()) == written
+    assert resolved.clones() == {"o": {"arn": arn, "memory_mb": 256}}
+    assert written.clones() == {}
+    with pytest.raises(InputError, match="read from the deployed function"):
+        _parse(fn_dir, name="m", memory_mb=[128],
+               functions=[{"name": "o", "from": arn, "cloned": {"arn": arn}}])  # fmt: skip

@@ -211,6 +211,8 @@ class Manifest(TypedDict, total=False):
     production: dict[str, Any]  # `bench analyze` runs only (docs/results-format.md)
     # How the bursts got their concurrency (bench.concurrency.ConcurrencyPlan).
     concurrency: dict[str, Any]
+    # What each `from:` function's original was (bench.clone), by function name.
+    clones: dict[str, dict[str, Any]]
 
 
 def new_manifest(

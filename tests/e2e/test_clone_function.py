@@ -85,7 +85,10 @@ def test_a_deployed_function_is_cloned_measured_and_left_untouched(
 
     assert outcome.status == "complete", outcome
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
-    cloned = manifest["matrix"]["functions"][0]["cloned"]
+    # The matrix as written (a resume resolves it again), the original beside it.
+    assert manifest["matrix"]["functions"][0]["from"] == arn
+    assert manifest["matrix"]["functions"][0]["code"] is None
+    cloned = manifest["clones"]["orders"]
     assert cloned["arn"] == arn and cloned["memory_mb"] == 256 and cloned["timeout_s"] == 7
     assert cloned["runtime"] == "python3.12" and cloned["handler"] == "app.handler"
     cell = manifest["cells"]["orders-512mb-x86_64"]
