@@ -153,3 +153,12 @@ def test_a_resolved_clone_is_recorded_as_written_so_a_resume_reads_it_again(
     with pytest.raises(InputError, match="read from the deployed function"):
         _parse(fn_dir, name="m", memory_mb=[128],
                functions=[{"name": "o", "from": arn, "cloned": {"arn": arn}}])  # fmt: skip
+
+
+def test_a_clone_has_no_package_before_a_run(bench_cli: Any, workdir: Path) -> None:
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:x"
+    (workdir / "c.yaml").write_text(f"name: c\nmemory_mb: [128]\nfunctions:\n"
+                                    f"  - name: o\n    from: {arn}\n")  # fmt: skip
+    result = bench_cli("fixtures", "build", "c.yaml")
+    assert result.exit_code == 2, result.output
+    assert f"functions o: from {arn} is read from the target when a run starts" in result.output
