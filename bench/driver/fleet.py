@@ -59,10 +59,15 @@ class DriverFleet:
         return time.time_ns() - (time.perf_counter_ns() - self.run_start_ns)
 
     def warm_up(self, drivers: int) -> None:
-        """Start `drivers` driver environments at once, so a round's plans find them warm."""
-        ping = json.dumps({"plan": {"mode": "ping"}}).encode()
+        """Start `drivers` driver environments at once, each with its client ready, so a
+        round's plans find them warm; then set the lead from how long a plan takes to
+        reach a warm driver and be answered (three times that, at least LEAD_S)."""
+        ping = json.dumps({"plan": {"mode": "ping", "width": self.width}}).encode()
         start = self.run_start_ns
         fire_burst(self.client, self.function_name, [ping] * drivers, run_start_ns=start)
+        warm = fire_burst(self.client, self.function_name, [ping] * drivers, run_start_ns=start)
+        slowest_s = max(o.client_latency_ms for o in warm.outcomes) / 1000
+        self.lead_s = min(MAX_LEAD_S, max(LEAD_S, 3 * slowest_s))
 
     def drivers_for(self, width: int) -> int:
         return len(chunks([b""] * width, self.width))

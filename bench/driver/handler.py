@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from bench.burst import fire_burst, invoke_once
-from bench.driver.wire import PlanError, decode_plan, encode_outcome
+from bench.driver.wire import MAX_PAYLOADS, PlanError, decode_plan, encode_outcome
 
 READ_TIMEOUT_S = 900  # Lambda's longest function timeout
 _clients: dict[int, Any] = {}  # by pool size: a warm driver reuses its client
@@ -46,7 +46,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         plan = decode_plan(event)
     except PlanError as exc:
         return {"error": f"bad plan: {exc}", "error_type": "Driver.BadPlan"}
-    if plan["mode"] == "ping":
+    if plan["mode"] == "ping":  # a warm-up: have the client ready for the rounds
+        width = plan.get("width")
+        _client(width if isinstance(width, int) and 0 < width <= MAX_PAYLOADS else 10)
         return {"outcomes": [], "driver_skew_ms": None}
     payloads: list[bytes] = plan["payloads"]
     client = _client(len(payloads))
