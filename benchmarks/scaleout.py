@@ -90,8 +90,8 @@ def drivers(work: Path, pairs: int, cold: int) -> None:
                 manifest = json.loads((run_dir / "manifest.json").read_text())
                 skews = sorted({r["driver_skew_ms"] for r in _records(run_dir)})
                 line += (f", driver invocations {manifest['driver']['invocations']}, "
-                         f"skew between drivers {skews[-1] - skews[0]:.1f} ms "
-                         f"(latest {skews[-1]:.0f} ms after the instant)")  # fmt: skip
+                         f"skew between drivers {skews[-1] - skews[0]:.3f} ms "
+                         f"(latest {skews[-1]:.3f} ms after the instant)")  # fmt: skip
             print(line, flush=True)
     lam, cli = statistics.median(pooled["lambda"]), statistics.median(pooled["client"])
     print(f"Init Duration median: driver lambda {lam:.1f} ms, client {cli:.1f} ms, "
