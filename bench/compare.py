@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.errors import EXIT_INPUT, EXIT_OK, EXIT_REGRESSION, InputError
+from bench.errors import EXIT_INPUT, EXIT_OK, EXIT_REGRESSION, EXIT_RUN_FAILED, InputError
 from bench.quality import verdict
 from bench.stats import CELL_KEYS, bootstrap_medians
 
@@ -56,6 +56,8 @@ class CompareRow:
     ratio_ci_low: float = float("nan")
     ratio_ci_high: float = float("nan")
     p_value: float = float("nan")
+    # What the statistics said before contention set the row aside ("" when it did not).
+    set_aside: str = ""
 
 
 def metric_values(df: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -233,7 +235,9 @@ def _mind_contention(row: CompareRow, base: dict[str, str], new: dict[str, str])
         return row
     note = "; ".join(sides)
     if row.mark in ("regression", "improvement", "large-not-significant"):
-        return replace(row, mark="contended", reason=f"{row.reason}; not judged, {note}")
+        return replace(
+            row, mark="contended", set_aside=row.mark, reason=f"{row.reason}; not judged, {note}"
+        )
     return replace(row, reason=f"{row.reason}; {note}")
 
 
@@ -298,11 +302,25 @@ class Verdict:
         return sum(r.mark in JUDGED for r in self.rows if r.metric not in self.reported)
 
     @property
+    def hidden_regressions(self) -> int:
+        """Gating rows that would be regressions but were measured contended: unknown,
+        so the comparison cannot pass on them."""
+        return sum(
+            r.mark == "contended" and r.set_aside == "regression"
+            for r in self.rows
+            if r.metric not in self.reported
+        )
+
+    @property
     def exit_code(self) -> int:
-        """1 on any regression; 2 when not one row could be judged (never a silent pass)."""
+        """1 on any regression; 2 when not one row could be judged; 3 when a regression
+        was measured on a contended cell, so a quiet re-run must decide (never a silent
+        pass)."""
         if self.regressions:
             return EXIT_REGRESSION
-        return EXIT_INPUT if not self.judged else EXIT_OK
+        if not self.judged:
+            return EXIT_INPUT
+        return EXIT_RUN_FAILED if self.hidden_regressions else EXIT_OK
 
 
 def judge_runs(

@@ -157,6 +157,7 @@ def test_a_difference_on_a_contended_cell_is_not_called_a_regression() -> None:
     assert "not judged, new contended: host busy beyond the reserve" in planted.reason
     assert planted.ratio > 1.1  # the figures are still shown
     assert not [r for r in rows if r.mark == "regression"]
+    assert planted.set_aside == "regression"
     others = [r for r in rows if r.cell != PLANTED]
     assert {r.mark for r in others} <= {"unchanged", "large-not-significant"}
     assert all("contended" not in r.reason for r in others)
@@ -199,3 +200,23 @@ def test_report_only_needs_a_gating_metric_and_no_overlap(bench_cli: Callable) -
     assert both.exit_code == 2 and "also given as --metric" in both.output
     unknown = bench_cli("compare", str(GOLDEN_BASE), str(GOLDEN_NEW), "--report-only", "p99")
     assert unknown.exit_code == 2 and "--metric p99: unknown metric" in unknown.output
+
+
+def test_a_contended_regression_keeps_the_comparison_from_passing() -> None:
+    from bench.compare import CompareRow, Verdict
+    from bench.errors import EXIT_OK, EXIT_RUN_FAILED
+
+    def verdict(*rows: CompareRow) -> Verdict:
+        return Verdict(rows=list(rows), base_id="a", new_id="b", metrics=["init_duration_ms"],
+                       factor=1.1, alpha=0.002)  # fmt: skip
+
+    fine = CompareRow("c1", "init_duration_ms", "unchanged", "within the factor")
+    faster = CompareRow("c2", "init_duration_ms", "contended", "x", set_aside="improvement")
+    slower = CompareRow("c3", "init_duration_ms", "contended", "x", set_aside="regression")
+    assert verdict(fine, faster).exit_code == EXIT_OK
+    slow = verdict(fine, faster, slower)
+    assert (slow.hidden_regressions, slow.exit_code) == (1, EXIT_RUN_FAILED)
+    from bench.report import format_compare_table
+
+    assert "1 would be regression(s): NOT PASSED" in format_compare_table(slow).title
+    assert "would be" not in format_compare_table(verdict(fine, faster)).title

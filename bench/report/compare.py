@@ -75,6 +75,9 @@ def format_compare_table(outcome: Verdict | CompareOutcome) -> Table:
 
     nothing = "NOTHING COULD BE JUDGED; " if not outcome.judged else ""
     contended = f", {outcome.contended} contended" if outcome.contended else ""
+    if outcome.hidden_regressions:
+        contended += (f" ({outcome.hidden_regressions} would be regression(s): "
+                      "NOT PASSED, re-run on a quiet host)")  # fmt: skip
     title = (f"{outcome.new_id} against {outcome.base_id}: {nothing}"
              f"{outcome.regressions} regression(s), "
              f"{outcome.improvements} improvement(s), {outcome.not_comparable} not comparable, "
