@@ -11,25 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bench.concurrency import plan_concurrency, release_cell, reserve_for_cell
-from bench.deploy import (
-    CONTROL_PLANE_RATE_PER_S,
-    ControlPlane,
-    FunctionSpec,
-    create_function_url,
-    deploy_function,
-    execution_role,
-    teardown,
-)
+from bench.deploy import CONTROL_PLANE_RATE_PER_S, ControlPlane, teardown
 from bench.errors import (
     EXIT_OK,
     EXIT_RUN_FAILED,
@@ -39,40 +27,43 @@ from bench.errors import (
     TargetError,
     one_line,
 )
-from bench.matrix import Cell, Matrix, load_matrix, parse_matrix
-from bench.naming import resource_tags
+from bench.matrix import Cell, Matrix
 from bench.pacing import RateLimiter
 from bench.progress import RunProgress
 from bench.progress_log import start_line
 from bench.recording import Prior, Recorder
 from bench.regions import Lane, TargetSet, open_targets, split
-from bench.results import read_manifest, read_records
+from bench.run_inputs import (
+    RunOptions,
+    build_artifacts,
+    load_prior,
+    load_run_matrix,
+    matrix_source,
+)
+from bench.run_lanes import (
+    CELL_ERRORS,
+    collect_lane,
+    deploy_cells,
+    deploy_driver,
+    describe_drivers,
+    each,
+    lane_measurer,
+    lane_names,
+    measure_cells,
+    plan_lanes,
+)
 from bench.stopping import RunStop, StopNow
-from bench.target import build_platform
 
-# What deploying or measuring a cell may meet and still let the run go on: the target
-# refusing (botocore) or an error the harness raises for the user. Anything else is a
-# bug and stops the run with its traceback.
-CELL_ERRORS = (ClientError, BotoCoreError, BenchError)
-
-DEPLOY_WORKERS = 4
-
-
-@dataclass
-class RunOptions:
-    matrix_path: Path | None  # None with --resume: the run's manifest holds its matrix
-    results_root: Path = Path("results")
-    reports_root: Path = Path("reports")
-    keep: bool = False
-    accept_cost: bool = False
-    resume: str | None = None
-    logs_timeout_s: float | None = None
-    strategy: str | None = None
-    stage: str | None = None
-    region: str | None = None
-    profile: str | None = None
-    endpoint_url: str | None = None
-    started: float = field(default_factory=time.monotonic)  # elapsed time in progress lines
+__all__ = [
+    "CELL_ERRORS",
+    "Experiment",
+    "RunOptions",
+    "RunOutcome",
+    "build_artifacts",
+    "load_run_matrix",
+    "matrix_source",
+    "run_matrix",
+]
 
 
 @dataclass
@@ -86,57 +77,6 @@ class RunOutcome:
     summary: Any = None  # the per-cell table (rich), when it could be read back
     notes: list[str] = field(default_factory=list)  # what could not be shown, and why
     resume: str | None = None  # the command that completes an unfinished run
-
-
-def matrix_source(options: RunOptions) -> str:
-    """What error messages call the matrix: its file, or the manifest it came from."""
-    if options.matrix_path is not None:
-        return str(options.matrix_path)
-    return str(options.results_root / str(options.resume) / "manifest.json")
-
-
-def load_run_matrix(options: RunOptions) -> Matrix:
-    source = matrix_source(options)
-    if options.matrix_path is not None:
-        matrix = load_matrix(options.matrix_path)
-    elif options.resume:
-        matrix = parse_matrix(_resumed_manifest(options).get("matrix"), source)
-    else:
-        raise InputError("bench run: give the matrix file, or --resume RUN_ID")
-    if options.strategy is not None:
-        if options.strategy not in ("burst", "sequential"):
-            raise InputError(f"--strategy {options.strategy!r}: expected burst or sequential")
-        data = matrix.model_dump(mode="json")
-        data["strategy"] = options.strategy
-        matrix = parse_matrix(data, source)
-    return matrix
-
-
-def _resumed_manifest(options: RunOptions) -> dict[str, Any]:
-    from bench.errors import ResultsFormatError
-
-    try:
-        return dict(read_manifest(options.results_root / str(options.resume)))
-    except ResultsFormatError as exc:
-        raise InputError(f"--resume {options.resume}: {exc}; nothing was changed") from None
-
-
-def build_artifacts(matrix: Matrix, cells: list[Cell]) -> dict[str, Any]:
-    """One package per distinct code (memory never changes the zip), checked against
-    Lambda's size limits before anything is created. Requirements are installed for what
-    the target really runs (see `build_platform`)."""
-    from bench.fixtures import build_cell, check_limits
-
-    build_for = build_platform(matrix.target)
-    by_code: dict[Any, Any] = {}
-    artifacts = {}
-    for cell in cells:
-        if cell.code_key not in by_code:
-            by_code[cell.code_key] = build_cell(matrix, cell, build_for=build_for)
-        artifacts[cell.id] = by_code[cell.code_key]
-    bucket = getattr(matrix.target, "artifact_bucket", None)
-    check_limits(artifacts, bucket)
-    return artifacts
 
 
 def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
@@ -160,7 +100,7 @@ def _run_matrix(options: RunOptions, console: Any) -> RunOutcome:
     source = matrix_source(options)
     estimate = estimate_matrix(matrix, source=source)
     check_budget(estimate, matrix.budget_usd, options.accept_cost, source=source)
-    prior = _load_prior(options, matrix) if options.resume else None
+    prior = load_prior(options, matrix) if options.resume else None
     kind = experiment_kind(matrix)
     cells = kind.cells_of(matrix)
     if console is not None:
@@ -210,27 +150,6 @@ def experiment_kind(matrix: Matrix) -> type[Experiment]:
     return Experiment
 
 
-def _load_prior(options: RunOptions, matrix: Matrix) -> Prior:
-    """The run to resume, read before anything changes: a corrupt record in the middle
-    of its invocations.jsonl stops the resume and leaves the file as it is."""
-    from bench.errors import ResultsFormatError
-
-    run_dir = options.results_root / str(options.resume)
-    try:
-        manifest = read_manifest(run_dir)
-        records, _partial_tail = read_records(run_dir)
-    except ResultsFormatError as exc:
-        raise InputError(f"--resume {options.resume}: {exc}; nothing was changed") from None
-    if manifest.get("matrix") != matrix.model_dump(mode="json"):
-        raise InputError(
-            f"--resume {options.resume}: {matrix_source(options)} is not the matrix that run used; "
-            "resume with the same file"
-        )
-    if manifest.get("status") == "complete":
-        raise InputError(f"--resume {options.resume}: that run is already complete")
-    return Prior(dict(manifest), records)
-
-
 class Experiment:
     """One run against one open target: deploy, measure, collect, finish, tear down."""
 
@@ -277,7 +196,7 @@ class Experiment:
         if len(self.lanes) == 1:
             work(self.lanes[0])
             return
-        _each(len(self.lanes), "region", work, self.lanes)
+        each(len(self.lanes), "region", work, self.lanes)
 
     # What another experiment (bench.experiments) changes: its cells, how wide its bursts
     # are, how many cells it measures at once, what the progress counts, how it resumes.
@@ -341,9 +260,9 @@ class Experiment:
                     self.progress = progress
                     self._deploy_all(pending, fresh=prior is None)
                     if self.matrix.target.driver == "lambda" and not self.stop.is_set():
-                        self._deploy_drivers([lane.region for lane in self.lanes])
+                        self._deploy_drivers()
                     self._measure_all(pending)
-                    self._describe_drivers()
+                    describe_drivers(self.lanes, self.recorder)
                     self.stop.settled()
                     if not self.stop.is_set():
                         self._collect()
@@ -361,25 +280,10 @@ class Experiment:
                 raise
 
     def _plan(self, pending: list[Cell]) -> None:
-        # Reservations, or the shared pool, must fit in every region before the first
-        # resource exists.
-        in_region = self.matrix.target.driver == "lambda"
-        drivers = _drivers_per_round(self.matrix.burst) if in_region else 0
-        for lane in self.lanes:
-            waiting = [c for c in pending if c in lane.cells]
-            lane.concurrency = plan_concurrency(
-                lane.cp, reserve=self.matrix.reserve, burst=self.burst_width(),
-                cells=len(waiting), parallel_cells=self.cells_at_once(lane), drivers=drivers,
-            )  # fmt: skip
-        regions = [lane.region for lane in self.lanes]
-        for lane in self.lanes:
-            try:
-                lane.role_arn = execution_role(lane.target, regions)
-            except CELL_ERRORS as exc:  # IAM denied, or an endpoint without IAM
-                raise TargetError(
-                    f"execution role for stage {self.target.stage}: {one_line(exc)}; "
-                    "give target.role_arn or credentials that may manage the stage's role"
-                ) from None
+        plan_lanes(
+            self.lanes, pending, matrix=self.matrix, burst=self.burst_width(),
+            cells_at_once=self.cells_at_once, stage=self.target.stage,
+        )  # fmt: skip
 
     def _open_results(self, prior: Prior | None) -> None:
         if prior is None:
@@ -421,77 +325,23 @@ class Experiment:
         if not self.options.keep:
             for lane in self.lanes:
                 with contextlib.suppress(Exception):
-                    teardown(lane.cp, self._names(lane))
-
-    def _names(self, lane: Lane) -> list[str]:
-        names = [self.recorder.cell(c.id)["function_name"] for c in lane.cells]
-        return names + ([lane.driver_name] if lane.driver_name else [])
-
-    def _deploy_drivers(self, regions: list[str]) -> None:
-        """driver: lambda: a driver function in every region, before any cell is measured."""
-        from bench.driver.fleet import deploy_driver
-
-        def deploy(lane: Lane) -> None:
-            lane.driver = deploy_driver(
-                lane, recorder=self.recorder, matrix=self.matrix, regions=regions
-            )
-
-        self._each_lane(deploy)
-        self._describe_drivers()
-
-    def _describe_drivers(self) -> None:
-        from bench.driver.fleet import describe
-
-        fleets = {lane.region: lane.driver for lane in self.lanes if lane.driver is not None}
-        if fleets:
-            self.recorder.manifest["driver"] = describe(fleets)
-            self.recorder.save_manifest()
+                    teardown(lane.cp, lane_names(lane, self.recorder))
 
     def _deploy_all(self, pending: list[Cell], fresh: bool) -> None:
-        created = datetime.now(UTC)
-        progress = self.progress
-        assert progress is not None
+        deploy_cells(
+            pending, lanes=self.lanes, lane_of=self._lane, matrix=self.matrix,
+            recorder=self.recorder, artifacts=self.artifacts, stage=self.target.stage,
+            stop=self.stop, progress=self.progress, fresh=fresh,
+        )  # fmt: skip
 
-        def deploy(cell: Cell) -> None:
-            if self.stop.is_set():
-                return
-            artifact = self.artifacts[cell.id]
-            own = self.matrix.function(cell.function) if cell.function else None
-            lane = self._lane(cell)
-            assert lane.role_arn is not None
-            spec = FunctionSpec.for_cell(
-                cell,
-                artifact,
-                name=self.recorder.cell(cell.id)["function_name"],
-                timeout_s=self.matrix.timeout_of(cell),
-                environment=own.environment if own else None,
-                layers=own.layers if own else None,
-                vpc_config=own.vpc_config if own else None,
-                reserved_concurrency=None,  # taken per cell as it is measured
-                role_arn=lane.role_arn,
-                tags=resource_tags(
-                    run_id=self.recorder.run_id,
-                    stage=self.target.stage,
-                    cell_id=cell.id,
-                    created=created,
-                ),
-                artifact_bucket=lane.target.artifact_bucket,
+    def _deploy_drivers(self) -> None:
+        regions = [lane.region for lane in self.lanes]
+        self._each_lane(
+            lambda lane: deploy_driver(
+                lane, recorder=self.recorder, matrix=self.matrix, regions=regions
             )
-            if artifact.kind not in ("requirements", "function"):  # ours alone
-                lane.target.vouch_for(artifact.sha256)
-            try:
-                if not fresh:  # a killed run may have left the function half-measured
-                    teardown(lane.cp, [spec.name], log_groups=False, packages=False)
-                deploy_function(lane.cp, spec)
-                if own is not None and own.invoke_via == "url":
-                    url = create_function_url(lane.cp, spec.name, cell.id)
-                    self.recorder.note_cell(cell.id, function_url=url)
-            except CELL_ERRORS as exc:
-                self.recorder.set_cell(cell.id, "failed", f"deploy: {one_line(exc)}")
-            progress.advance("deploy")
-
-        workers = DEPLOY_WORKERS * len(self.lanes)  # each region has its own pacer
-        _each(workers, "deploy", deploy, pending)
+        )
+        describe_drivers(self.lanes, self.recorder)
 
     def _measure_all(self, pending: list[Cell]) -> None:
         progress = self.progress
@@ -500,65 +350,24 @@ class Experiment:
         self._each_lane(lambda lane: self._measure_lane(lane, [c for c in todo if c in lane.cells]))
 
     def _measure_lane(self, lane: Lane, todo: list[Cell]) -> None:
-        from bench.measure import CellMeasurer
-        from bench.url_invoke import UrlInvoker
-
-        progress = self.progress
-        assert progress is not None
-        burst_pool = self.matrix.burst * lane.target.parallel_cells + 2
-        measurer = CellMeasurer(
-            matrix=self.matrix,
-            recorder=self.recorder,
-            cp=lane.cp,
-            invoker=lane.target.lambda_client(max_pool=burst_pool),
-            stop=self.stop,
-            progress=progress,
-            region=lane.region,
-            url_invoker=UrlInvoker(
-                lane.target.session.get_credentials(),
-                lane.target.region,
-                timeout_s=lane.target.function_timeout_s + 30,
-            ),
-            driver=lane.driver,
+        assert self.progress is not None
+        measurer = lane_measurer(
+            lane, matrix=self.matrix, recorder=self.recorder, stop=self.stop,
+            progress=self.progress,
+        )  # fmt: skip
+        measure_cells(
+            lane, todo, measurer, recorder=self.recorder, stop=self.stop, progress=self.progress
         )
 
-        def measure(cell: Cell) -> None:
-            if self.stop.is_set():
-                return
-            name = self.recorder.cell(cell.id)["function_name"]
-            try:
-                reserve_for_cell(lane.cp, lane.concurrency, name, cell.id)
-                try:
-                    measurer.measure(cell)
-                finally:
-                    release_cell(lane.cp, lane.concurrency, name, cell.id)
-            except CELL_ERRORS as exc:
-                self.recorder.set_cell(cell.id, "failed", one_line(exc))
-            except OSError:
-                self.stop.set()  # the results directory failed: no cell can be recorded
-                raise
-            progress.advance("cells", note=cell.id)
-
-        _each(lane.target.parallel_cells, "cell", measure, todo)
-
     def _collect(self) -> None:
-        from bench.collect import collect_reports
-
-        assert self.progress is not None
-        progress = self.progress
+        progress, timeout_s = self.progress, self.options.logs_timeout_s
+        assert progress is not None
 
         def collect(lane: Lane) -> None:
-            timeout = self.options.logs_timeout_s
-            if timeout is None:
-                timeout = lane.target.default_logs_timeout_s
-            collect_reports(
-                self.recorder,
-                lane.cp,
-                lane.target.logs_client(),
-                stage=self.target.stage,
-                timeout_s=timeout,
+            collect_lane(
+                lane, recorder=self.recorder, stage=self.target.stage, timeout_s=timeout_s,
                 progress=progress,
-            )
+            )  # fmt: skip
 
         self._each_lane(collect)
 
@@ -568,7 +377,7 @@ class Experiment:
         )
         if not self.options.keep:
             for lane in self.lanes:
-                for failure in teardown(lane.cp, self._names(lane)):
+                for failure in teardown(lane.cp, lane_names(lane, self.recorder)):
                     self.recorder.event("warning", f"teardown: {failure}")
         run_dir = self.recorder.close()
         code = EXIT_OK if status == "complete" else EXIT_RUN_FAILED
@@ -579,22 +388,6 @@ class Experiment:
             outcome.resume = self.resume_command()
         _render(outcome, self.options.reports_root)
         return outcome
-
-
-def _each(workers: int, name: str, work: Any, items: list[Any]) -> None:
-    """`work` on every item on a few threads. When the caller is stopped now (a second
-    signal) or breaks, what has not started is cancelled and nothing is waited for."""
-    pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
-    try:
-        list(pool.map(work, items))
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _drivers_per_round(burst: int) -> int:
-    from bench.driver.fleet import DRIVER_WIDTH
-
-    return -(-burst // DRIVER_WIDTH)
 
 
 def _render(outcome: RunOutcome, reports_root: Path) -> None:

@@ -34,7 +34,7 @@ def test_a_burst_wider_than_the_local_accounts_pool_stops_before_deploying(
     deployed: list[str] = []
     real_deploy = bench.deploy.deploy_function
     monkeypatch.setattr(
-        "bench.run.deploy_function",
+        "bench.run_lanes.deploy_function",
         lambda cp, spec: (deployed.append(spec.name), real_deploy(cp, spec)),
     )
     (workdir / "m.yaml").write_text(MATRIX)
