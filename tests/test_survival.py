@@ -48,6 +48,23 @@ def test_survival_per_gap_with_exact_interval():
     assert one.ci == pytest.approx((0.025 ** (1 / 12), 1.0))
 
 
+def test_environments_are_the_trials_not_requests():
+    ids = ["e1", "e2", "e3", "e4"]
+    # an answer came back before the last request arrived: e1 served two, e4 was not reached
+    # and nothing started, so what became of e4 is not known
+    reused = _probe("py-idle1s", 1, 1, ids, [("e1", NAN), ("e2", NAN), ("e3", NAN), ("e1", NAN)])
+    # two survived; e1 served a third request too, two environments started: e3 and e4 gone
+    evicted = _probe("py-idle4s", 4, 1, ids, [("e1", NAN), ("e2", NAN), ("e1", NAN),
+                                              ("n1", 90.0)])  # fmt: skip
+    # a warming burst served by three environments: three trials, not four
+    short = _probe("py-idle2s", 2, 1, ["e1", "e2", "e3", "e1"],
+                   [("e1", NAN), ("e2", NAN), ("e3", NAN), ("s", NAN)])  # fmt: skip
+    found = {r.idle_s: r for r in survival(pd.DataFrame(reused + evicted + short))}
+    assert (found[1].trials, found[1].warm, found[1].unobserved) == (3, 3, 1)
+    assert (found[4].trials, found[4].warm, found[4].unobserved) == (4, 2, 0)
+    assert (found[2].trials, found[2].warm, found[2].unobserved, found[2].p_warm) == (3, 3, 0, 1)
+
+
 def test_a_run_without_probes_has_no_survival():
     assert survival(_frame()[lambda f: f["phase"] == "cold"]) == []
     assert survival(pd.DataFrame()) == []

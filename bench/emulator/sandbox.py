@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import secrets
 import time
 from collections import defaultdict
@@ -95,7 +96,9 @@ class SandboxManager:
         self._sampling: asyncio.TimerHandle | None = None
         self._contended = 0
         self._eviction = self._settings.eviction
-        self._draws = self._eviction.new_rng()
+        # One stream of draws per function: with a seed, each function's k-th idle period
+        # gets the same draw whatever other functions do meanwhile, so a run is reproducible.
+        self._draws: dict[str, random.Random] = {}
         self._evicted = {"idle": 0, "lifetime": 0}
 
     async def invoke(
@@ -291,7 +294,10 @@ class SandboxManager:
         if sb.init_type == PROVISIONED:
             return  # kept until its configuration is deleted, however long it idles
         # The eviction policy says how long this idle period may last (bench.emulator.eviction).
-        limits = [self._eviction.draw_idle_limit(self._draws)]
+        draws = self._draws.get(sb.spec.name)
+        if draws is None:
+            draws = self._draws[sb.spec.name] = self._eviction.new_rng()
+        limits = [self._eviction.draw_idle_limit(draws)]
         if self._eviction.max_lifetime_s is not None:
             limits.append(max(0.0, sb.born + self._eviction.max_lifetime_s - time.monotonic()))
         due = [x for x in limits if x is not None]

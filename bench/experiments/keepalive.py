@@ -1,8 +1,11 @@
 """`experiment: keepalive`: how long an idle execution environment stays warm.
 
 A probe warms `environments` (N) environments with a burst of N, leaves them idle for
-exactly one gap, bursts N again and counts how many of the second burst ran on an
-environment of the first (same sandbox id, no Init Duration). Every gap of `idle_s` has
+exactly one gap, bursts N again and counts how many environments of the first burst
+served the second (same sandbox id, no Init Duration; bench.experiments.survival). Every
+probe first gives its function a new configuration value, so its warming burst starts N
+fresh environments at once (N cold starts, which overlap: N distinct environments) and
+no environment idle since an earlier probe takes part. Every gap of `idle_s` has
 its own function, and the gaps run at the same time, so a run lasts about the longest
 gap times `repetitions`, not their sum. Each probe's records are written as its
 invocations return; a resumed run keeps every complete probe and runs the rest.
@@ -10,12 +13,14 @@ invocations return; a resumed run keeps every complete probe and runs the rest.
 
 from __future__ import annotations
 
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.burst import fire_burst
 from bench.classify import bench_event, make_record
 from bench.concurrency import release_cell, reserve_for_cell
+from bench.deploy import ControlPlane, bump
 from bench.errors import one_line
 from bench.matrix import Cell, Matrix
 from bench.recording import Prior
@@ -116,7 +121,7 @@ class KeepaliveExperiment(Experiment):
             try:
                 reserve_for_cell(lane.cp, lane.concurrency, name, cell.id)
                 try:
-                    self._probe_gap(cell, name, invoker, lane.region)
+                    self._probe_gap(cell, name, invoker, lane.cp, lane.region)
                 finally:
                     release_cell(lane.cp, lane.concurrency, name, cell.id)
             except CELL_ERRORS as exc:
@@ -126,7 +131,9 @@ class KeepaliveExperiment(Experiment):
         with ThreadPoolExecutor(len(todo), thread_name_prefix="gap") as pool:
             list(pool.map(measure, todo))
 
-    def _probe_gap(self, cell: GapCell, name: str, invoker: Any, region: str) -> None:
+    def _probe_gap(
+        self, cell: GapCell, name: str, invoker: Any, cp: ControlPlane, region: str
+    ) -> None:
         """Every repetition of one gap not already recorded; the cell ends complete or
         failed, or stays pending when the run is stopped."""
         assert self.progress is not None
@@ -137,6 +144,10 @@ class KeepaliveExperiment(Experiment):
                 continue
             if self.stop.is_set():
                 return
+            # Fresh environments for every probe: whatever an earlier probe (or an
+            # interrupted run) left idle is retired, and the warming burst starts N at once.
+            token = f"{self.recorder.run_rand}-{rep}-{secrets.token_hex(3)}"
+            bump(cp, name, token, cell.id, environment=self._environment(cell))
             failures += self._burst(cell, name, invoker, rep, WARMING, region=region)
             # The gap runs from the warming burst's last answer to the second burst.
             if self.stop.wait(cell.idle_s):
@@ -148,6 +159,9 @@ class KeepaliveExperiment(Experiment):
             self.recorder.set_cell(cell.id, "failed", error)
         else:
             self.recorder.set_cell(cell.id, "complete")
+
+    def _environment(self, cell: Cell) -> dict[str, str] | None:
+        return self.matrix.function(cell.function).environment if cell.function else None
 
     def _burst(
         self, cell: GapCell, name: str, invoker: Any, rep: int, burst: int, *, region: str

@@ -65,7 +65,8 @@ def keepalive_context(invocations: pd.DataFrame) -> dict[str, Any] | None:
         ci = r.ci
         rows.append({
             "cell": r.cell, "idle_s": f"{r.idle_s:g}", "probes": r.probes, "trials": r.trials,
-            "warm": r.warm, "p_warm": "–" if r.p_warm is None else f"{r.p_warm:.2f}",
+            "warm": r.warm, "unobserved": r.unobserved,
+            "p_warm": "–" if r.p_warm is None else f"{r.p_warm:.2f}",
             "ci": "–" if ci is None else f"{ci[0]:.2f} – {ci[1]:.2f}",
         })  # fmt: skip
     from bench.experiments.published import REFERENCES

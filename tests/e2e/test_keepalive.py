@@ -46,6 +46,15 @@ def _records(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in (run_dir / "invocations.jsonl").read_text().splitlines()]
 
 
+def _warming_bursts(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Per probe, one record of its warming burst per distinct environment (sandbox id)."""
+    bursts: dict[tuple[float, int], list[dict[str, Any]]] = {}
+    for r in records:
+        if r["probe_burst"] == 1:
+            bursts.setdefault((r["idle_s"], r["round"]), []).append(r)
+    return [list({r["sandbox_id"]: r for r in b}.values()) for b in bursts.values()]
+
+
 def _survival(run_dir: Path) -> dict[float, Any]:
     from bench.experiments.survival import survival
     from bench.results import load_run
@@ -62,9 +71,18 @@ def test_fixed_idle_timeout_warm_below_cold_above(tmp_path: Path) -> None:
     assert len(records) == 2 * 3 * 2 * 4
     assert {(r["idle_s"], r["probe_burst"]) for r in records} == {
         (1, 1), (1, 2), (5, 1), (5, 2)}
+    # every probe's warming burst started four distinct environments (fresh ones: all cold)
+    for burst in _warming_bursts(records):
+        assert len(burst) == 4 and all(r["init_duration_ms"] for r in burst)
     found = _survival(outcome.run_dir)
-    assert (found[1].warm, found[1].trials, found[1].p_warm) == (12, 12, 1.0)
-    assert (found[5].warm, found[5].trials, found[5].p_warm) == (0, 12, 0.0)
+    one, five = found[1], found[5]
+    print(f"gap 1: {one.warm}/{one.trials} warm, {one.unobserved} unobserved; "
+          f"gap 5: {five.warm}/{five.trials}, {five.unobserved} unobserved")
+    # 12 environments warmed per gap; at 1 s every one the second burst reached was warm
+    # (one it did not reach, because an answer came back first, is unobserved, not a trial)
+    assert one.trials + one.unobserved == 12 and one.unobserved < one.trials
+    assert (one.warm, one.p_warm) == (one.trials, 1.0)
+    assert (five.warm, five.trials, five.p_warm) == (0, 12, 0.0)  # every one started again
     low, high = found[5].ci
     assert low == 0.0 and 0.2 < high < 0.3  # exact interval of 0 in 12
     html = outcome.report_path.read_text()
@@ -74,15 +92,21 @@ def test_fixed_idle_timeout_warm_below_cold_above(tmp_path: Path) -> None:
 def test_halving_model_survival_inside_the_binomial_interval(tmp_path: Path) -> None:
     from bench.emulator.eviction import EvictionPolicy
 
-    model = EvictionPolicy(halving_warm_s=2, halving_half_life_s=2)
-    matrix = _matrix(tmp_path / "k.yaml", gaps=[1, 4, 6], n=4, reps=3,
-                     eviction="{halving: {warm_s: 2, half_life_s: 2}}")  # fmt: skip
+    # warm_s 3: an environment idles the gap plus up to its warming burst's spread of
+    # answers (cold starts, under a second here), still inside warm_s at the 1 s gap
+    model = EvictionPolicy(halving_warm_s=3, halving_half_life_s=2)
+    matrix = _matrix(tmp_path / "k.yaml", gaps=[1, 5, 7], n=4, reps=3,
+                     eviction="{halving: {warm_s: 3, half_life_s: 2}, seed: 1}")  # fmt: skip
     outcome = _run(matrix, tmp_path)
     assert outcome.status == "complete"
-    for gap, result in _survival(outcome.run_dir).items():
+    found = _survival(outcome.run_dir)
+    assert sorted(found) == [1, 5, 7]
+    for gap, result in found.items():
         p = model.survival(gap)
         low, high = binom.interval(0.95, result.trials, p)
-        print(f"gap {gap}: {result.warm}/{result.trials} warm, model {p:.3f} -> [{low}, {high}]")
+        print(f"gap {gap}: {result.warm}/{result.trials} warm ({result.unobserved} unobserved), "
+              f"model {p:.3f} -> [{low}, {high}]")
+        assert result.trials + result.unobserved == 12
         assert low <= result.warm <= high
 
 
