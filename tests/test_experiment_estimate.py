@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.cost import estimate_matrix, format_estimate
-from bench.experiments.estimate import BURST_S, SETUP_S
+from bench.experiments.estimate import BURST_S, SETUP_S, UPDATE_S
 from bench.experiments.warmup import arrivals, overlap, ping_times
 from bench.matrix import parse_matrix
 
@@ -26,7 +26,7 @@ WARMUP = {"experiment": "warmup", "duration_s": 3600, "ping_every_s": 300,
 
 def test_keepalive_lasts_the_longest_gap_times_r_and_costs_each_probe():
     est = estimate_matrix(_matrix(**KEEPALIVE))
-    assert est.wall_s == 3 * (1800 + 2 * BURST_S) + SETUP_S["aws"]
+    assert est.wall_s == 3 * (1800 + 2 * BURST_S + UPDATE_S["aws"]) + SETUP_S["aws"]
     assert [c.invocations for c in est.cells] == [60, 60, 60]  # 2 bursts x N x R per gap
     assert est.cells[0].cell.endswith("-idle60s")
     # Longer gaps: more cold starts expected; the worst case is every invocation cold.
@@ -61,7 +61,7 @@ def test_cold_start_matrix_has_no_wall_time_and_bench_estimate_prints_it(tmp_pat
                     "experiment: keepalive\nidle_s: [2, 4]\nenvironments: 2\nrepetitions: 2\n")
     result = CliRunner().invoke(app, ["estimate", str(path)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "Expected wall time: 27 s." in result.output  # 2 x (4 + 2) + 15 locally
+    assert "Expected wall time: 28 s." in result.output  # 2 x (4 + 2 + 0.5) + 15 locally
     assert "-idle4s" in result.output
 
 

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 # Seconds a burst takes (signing, connections, a cold start) and what a run spends around
 # its measurements (deploying, collecting REPORT lines, the report), per target kind.
 BURST_S = 1.0
+# A keep-alive probe first gives its function a new configuration value and waits for it.
+UPDATE_S = {"local": 0.5, "aws": 2.0}
 SETUP_S = {"local": 15.0, "aws": 120.0}
 # For the *expected* number of cold starts only: SeBS's halving model (Jan 2020).
 EXPECTED = {"warm_s": 360.0, "half_life_s": 380.0}
@@ -38,8 +40,9 @@ def _priced(cell: Cell, matrix: Matrix, *, cold: float, invocations: int) -> Cel
 
 def keepalive_wall_s(matrix: Matrix) -> float:
     assert matrix.idle_s is not None and matrix.repetitions is not None
-    probes = matrix.repetitions * (max(matrix.idle_s) + 2 * BURST_S)
-    return probes + SETUP_S.get(matrix.target.kind, SETUP_S["aws"])
+    kind = matrix.target.kind if matrix.target.kind in SETUP_S else "aws"
+    probes = matrix.repetitions * (max(matrix.idle_s) + 2 * BURST_S + UPDATE_S[kind])
+    return probes + SETUP_S[kind]
 
 
 def warmup_wall_s(matrix: Matrix) -> float:
@@ -59,12 +62,14 @@ def estimate_experiment(matrix: Matrix, *, source: str, notes: list[str]) -> Est
         n, reps = matrix.environments or 0, matrix.repetitions or 0
         for cell in KeepaliveExperiment.cells_of(matrix):
             assert isinstance(cell, GapCell)
-            cold = n + n * reps * (1 - _survival(cell.idle_s))
+            # every warming burst starts fresh environments; the second, the evicted
+            cold = n * reps * (2 - _survival(cell.idle_s))
             cells.append(_priced(cell, matrix, cold=cold, invocations=2 * n * reps))
         wall = keepalive_wall_s(matrix)
         notes.append(
             f"Wall time: the longest gap ({max(matrix.idle_s or [0]):g} s) x {reps} repetitions "
-            "plus the bursts, deploying and collecting; all gaps run at once."
+            "plus the bursts (each probe's warming burst starts fresh environments), deploying "
+            "and collecting; all gaps run at once."
         )
     else:
         from bench.experiments.warmup import ArmCell, WarmupExperiment, arrivals, ping_times
