@@ -12,6 +12,11 @@ nox.options.reuse_existing_virtualenvs = True
 PYTHON = False if os.environ.get("BENCH_NOX_NO_VENV") else None
 CORE = [
     "bench/matrix.py",
+    "bench/matrix_cells.py",
+    "bench/matrix_errors.py",
+    "bench/matrix_functions.py",
+    "bench/matrix_strict.py",
+    "bench/matrix_targets.py",
     "bench/runtimes.py",
     "bench/errors.py",
     "bench/results",

@@ -6,18 +6,13 @@ range, so a typo never silently changes what is measured.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -28,7 +23,25 @@ from pydantic import (
 from bench.errors import InputError
 from bench.experiments.settings import Experiment, Seconds, Traffic, check_experiment
 from bench.lambda_limits import MEMORY_MAX_MB, MEMORY_MIN_MB, TIMEOUT_MAX_S
+from bench.matrix_cells import Cell, PackageKind
+from bench.matrix_errors import format_location, unknown_key
+from bench.matrix_functions import FunctionEntry
+from bench.matrix_strict import OnOff, Strict, StrictCount, StrictNumber
+from bench.matrix_targets import AwsTarget, LocalTarget, Target
 from bench.runtimes import creatable, refusal, runtime_family, supports_snapstart
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SUPPORTED_RUNTIMES",
+    "AwsTarget",
+    "Cell",
+    "FunctionEntry",
+    "LocalTarget",
+    "Matrix",
+    "load_matrix",
+    "parse_matrix",
+    "runtime_family",
+]
 
 SCHEMA_VERSION = 1
 
@@ -36,121 +49,9 @@ SCHEMA_VERSION = 1
 SUPPORTED_RUNTIMES = creatable()
 ARCHITECTURES = ("x86_64", "arm64")
 PACKAGE_KINDS = ("inert", "imported")
-PackageKind = Literal["none", "inert", "imported", "requirements", "function"]
-Snapstart = Literal["off", "on"]
 
 
-def _on_off(value: Any) -> Any:
-    """YAML 1.1 reads `on`/`off` as booleans: take them back as the words they were."""
-    return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
-
-
-OnOff = Annotated[Snapstart, BeforeValidator(_on_off)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# Numbers are strict: YAML's `yes` or "128" must not quietly become 1 or 128.
-StrictCount = Annotated[int, Field(strict=True)]
-StrictNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-
-
-class Halving(_Strict):
-    """All idle environments stay warm for `warm_s`, then half go per further `half_life_s`."""
-
-    warm_s: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
-    half_life_s: Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)]
-
-
-class Eviction(_Strict):
-    """When the local target reclaims idle environments (bench.emulator.eviction): never
-    unless asked, after a fixed `idle_timeout_s`, or by the halving model."""
-
-    idle_timeout_s: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)] | None = None
-    halving: Halving | None = None
-    max_lifetime_s: Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)] | None = None
-    seed: StrictCount | None = None
-
-    @model_validator(mode="after")
-    def _one_model(self) -> Eviction:
-        if self.idle_timeout_s is not None and self.halving is not None:
-            raise ValueError("give idle_timeout_s or halving, not both")
-        return self
-
-
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
-Regions = list[str] | None
-
-
-def _check_regions(value: list[str] | None) -> list[str] | None:
-    """`regions: [...]`: each a region name, none twice; cells run in all at once."""
-    if value is None:
-        return None
-    if not value:
-        raise ValueError("must list at least one region (or be removed)")
-    for i, region in enumerate(value):
-        if not _REGION.fullmatch(region):
-            raise ValueError(f"[{i}] {region!r} is not a region name like eu-central-1")
-        if region in value[:i]:
-            raise ValueError(f"[{i}] {region} is listed twice")
-    return value
-
-
-class LocalTarget(_Strict):
-    kind: Literal["local"] = "local"
-    # auto: cgroup CPU and memory limits when the host allows them, otherwise unthrottled.
-    cpu_limits: Literal["auto", "on", "off"] = "auto"
-    quota_mode: bool = False
-    # Where sandboxes cannot be isolated (no bubblewrap or user namespaces), run packages
-    # with third-party code (requirements) anyway; generated fixtures always run.
-    allow_unisolated: bool = False
-    # The local account's concurrent executions (a fresh AWS account has 1,000; new ones
-    # are often given 10): bursts wider than its unreserved pool are refused before deploying.
-    account_concurrency: StrictCount | None = Field(default=None, ge=1, le=100_000)
-    eviction: Eviction = Eviction()
-    # One endpoint per region name, all measured at once (bench.regions).
-    regions: Regions = None
-    # client: bursts fired from this machine; lambda: from a driver function in the region.
-    driver: Literal["client", "lambda"] = "client"
-
-    _regions = field_validator("regions")(classmethod(lambda cls, v: _check_regions(v)))
-
-
-class AwsTarget(_Strict):
-    kind: Literal["aws"]
-    region: str | None = None
-    profile: str | None = None
-    stage: str = "dev"
-    endpoint_url: str | None = None
-    role_arn: str | None = None
-    artifact_bucket: str | None = None
-    regions: Regions = None
-    driver: Literal["client", "lambda"] = "client"
-    # The driver function's role (driver: lambda) when the harness may not manage IAM.
-    driver_role_arn: str | None = None
-
-    _regions = field_validator("regions")(classmethod(lambda cls, v: _check_regions(v)))
-
-    @model_validator(mode="after")
-    def _one_way_to_say_region(self) -> AwsTarget:
-        if self.regions is not None and self.region is not None:
-            raise ValueError("give region or regions, not both")
-        return self
-
-    @field_validator("stage")
-    @classmethod
-    def _stage_name(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,15}", value):
-            raise ValueError("must be 1 to 16 characters of a-z, 0-9 and '-'")
-        return value
-
-
-Target = Annotated[LocalTarget | AwsTarget, Field(discriminator="kind")]
-
-
-class Package(_Strict):
+class Package(Strict):
     size_mb: list[Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=250)]] = [0.0]
     kind: list[Literal["inert", "imported"]] = ["inert"]
     # pip (python) or npm (nodejs) specifiers, per runtime family; each adds a
@@ -173,147 +74,7 @@ class Package(_Strict):
         return value
 
 
-FUNCTION_ARN = re.compile(
-    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?$"
-)
-
-
-class FunctionEntry(_Strict):
-    """One of the user's functions: its code here (`code`), or a deployed one (`from`)."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True
-    )
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
-    code: str | None = None  # a directory or a .zip
-    from_: str | None = Field(None, alias="from")  # arn:aws:lambda:...:function:NAME[:QUALIFIER]
-    handler: str | None = None
-    runtime: str | None = None
-    runtimes: list[str] | None = None
-    # requirements.txt (python) or the directory of package.json + lock file (nodejs);
-    # default: found in the code directory, as SAM finds them.
-    dependencies: str | None = None
-    environment: dict[str, str] = {}
-    timeout_s: StrictCount | None = Field(None, ge=1, le=TIMEOUT_MAX_S)
-    layers: list[str] = []
-    event: str | list[str] | None = None  # JSON file(s), sent round-robin
-    invoke_via: Literal["sdk", "url"] = "sdk"
-    vpc: bool = False  # `from:` only: clone the original's VpcConfig too
-    # Set by bench.clone when a `from:` entry is read, never by the user: the copy's VPC
-    # configuration (vpc: true) and what the original was.
-    vpc_config: dict[str, list[str]] | None = None
-    cloned: dict[str, Any] | None = None
-
-    @property
-    def runtime_list(self) -> list[str]:
-        if self.runtimes is not None:
-            return list(self.runtimes)
-        return [self.runtime] if self.runtime else []
-
-    @property
-    def events(self) -> list[str]:
-        if self.event is None:
-            return []
-        return [self.event] if isinstance(self.event, str) else list(self.event)
-
-    @field_validator("code", "dependencies")
-    @classmethod
-    def _path(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        path = _resolve(value, info)
-        if not path.exists():
-            raise ValueError(f"{value}: no such file or directory")
-        if info.field_name == "code" and path.is_file() and path.suffix != ".zip":
-            raise ValueError(f"{value}: expected a directory or a .zip")
-        return str(path)
-
-    @field_validator("event")
-    @classmethod
-    def _events(cls, value: str | list[str] | None, info: ValidationInfo) -> Any:
-        if value is None:
-            return None
-        files = [value] if isinstance(value, str) else value
-        if not files:
-            raise ValueError("must name at least one JSON file (or be removed)")
-        resolved = []
-        for i, name in enumerate(files):
-            path = _resolve(name, info)
-            where = f"[{i}] " if isinstance(value, list) else ""
-            if not path.is_file():
-                raise ValueError(f"{where}{name}: no such file")
-            try:
-                import json
-
-                json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"{where}{name}: not a JSON document ({exc})") from None
-            resolved.append(str(path))
-        return resolved[0] if isinstance(value, str) else resolved
-
-    @field_validator("runtimes")
-    @classmethod
-    def _runtimes(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        if value is None:
-            return None
-        if not value:
-            raise ValueError("must list at least one runtime")
-        if len(set(value)) != len(value):
-            raise ValueError("lists a runtime twice")
-        for i, runtime in enumerate(value):
-            why = refusal(runtime, (info.context or {}).get("today"))
-            if why is not None:
-                raise ValueError(f"[{i}] {why}")
-        return value
-
-    @field_validator("runtime")
-    @classmethod
-    def _runtime(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None:
-            why = refusal(value, (info.context or {}).get("today"))
-            if why is not None:
-                raise ValueError(why)
-        return value
-
-    @model_validator(mode="after")
-    def _shape(self) -> FunctionEntry:
-        if self.vpc_config is not None or self.cloned is not None:
-            raise ValueError("vpc_config and cloned are read from the deployed function (from:)")
-        if (self.code is None) == (self.from_ is None):
-            raise ValueError("give exactly one of code or from")
-        if self.runtime is not None and self.runtimes is not None:
-            raise ValueError("give runtime or runtimes, not both")
-        if self.from_ is not None:
-            if not FUNCTION_ARN.match(self.from_):
-                raise ValueError(
-                    "from: expected arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]"
-                )
-            given = [k for k in ("handler", "runtime", "runtimes", "dependencies", "layers")
-                     if getattr(self, k)]  # fmt: skip
-            if given:
-                raise ValueError(
-                    f"from: takes {', '.join(given)} from the deployed function; remove them"
-                )
-            return self
-        if self.vpc:
-            raise ValueError("vpc applies only with from:")
-        if not self.handler:
-            raise ValueError("handler is required with code")
-        if not self.runtime_list:
-            raise ValueError("runtime (or runtimes) is required")
-        return self
-
-
-def _resolve(value: str, info: ValidationInfo) -> Path:
-    """A path in the matrix is relative to the matrix file's directory."""
-    base = (info.context or {}).get("base_dir")
-    path = Path(value).expanduser()
-    if not path.is_absolute() and base is not None:
-        path = Path(base) / path
-    return path.resolve()
-
-
-class Filter(_Strict):
+class Filter(Strict):
     function: str | None = None
     runtime: str | None = None
     memory_mb: int | None = None
@@ -330,7 +91,7 @@ class Filter(_Strict):
         )
 
 
-class Matrix(_Strict):
+class Matrix(Strict):
     schema_version: Literal[1] = 1
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
     target: Target = LocalTarget()
@@ -582,118 +343,6 @@ class Matrix(_Strict):
         return self.timeout_s
 
 
-class Cell(_Strict):
-    runtime: str  # "" for a function cloned `from:` a deployed one until it is read
-    memory_mb: int
-    architecture: str
-    package_mb: float
-    package_kind: PackageKind
-    requirements: tuple[str, ...] = ()
-    function: str | None = None  # the user's function this cell measures (functions:)
-    runtime_in_id: bool = False  # a function crossed over `runtimes:` names it in its id
-    provisioned: int = 0  # provisioned concurrency on the version each round invokes
-    snapstart: Snapstart = "off"
-
-    @property
-    def published(self) -> bool:
-        """Measured on a version published each round (the levers exist only there)."""
-        return self.provisioned > 0 or self.snapstart == "on"
-    # Set only when the target lists `regions`; a single-region cell's id stays as it was.
-    region: str | None = None
-
-    @property
-    def family(self) -> str:
-        return runtime_family(self.runtime) if self.runtime else ""
-
-    @property
-    def id(self) -> str:
-        """Stable, readable cell id, e.g. `python3.12-512mb-x86_64-inert-5mb`, or for a
-        function `orders-512mb-x86_64` (`orders-python3.12-512mb-x86_64` when crossed)."""
-        if self.function is not None:
-            runtime = f"-{self.runtime}" if self.runtime_in_id else ""
-            return f"{self.function}{runtime}-{self.memory_mb}mb-{self.architecture}"
-        size = f"{self.package_mb:g}mb"
-        if self.package_kind == "none":
-            pkg = "none"
-        elif self.package_kind == "requirements":
-            digest = hashlib.sha256("\n".join(self.requirements).encode()).hexdigest()[:8]
-            pkg = f"req-{digest}"
-        else:
-            pkg = f"{self.package_kind}-{size}"
-        levers = (f"-pc{self.provisioned}" if self.provisioned else "") + (
-            "-snapstart" if self.snapstart == "on" else ""
-        )  # absent when off: the ids of matrices without these axes never change
-        base = f"{self.runtime}-{self.memory_mb}mb-{self.architecture}-{pkg}{levers}"
-        return base if self.region is None else f"{base}-{self.region}"
-
-    @property
-    def code_key(self) -> tuple[str, str, float, tuple[str, ...], str]:
-        """What determines the deployment package; memory never does."""
-        # Architecture matters only where native code is built: installed dependencies,
-        # and the OS-only runtimes' compiled bootstrap.
-        if self.function is not None:
-            return (self.runtime, "function", 0.0, (self.function,), self.architecture)
-        native = self.package_kind == "requirements" or self.family == "provided"
-        arch = self.architecture if native else "any"
-        return (self.runtime, self.package_kind, self.package_mb, self.requirements, arch)
-
-
-def _format_location(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part in ("LocalTarget", "AwsTarget", "local", "aws"):
-            continue  # discriminated-union tags are noise to a user
-        else:
-            # A key with a line break or blanks in it is quoted: the error stays one line.
-            name = str(part) if str(part).isprintable() and str(part).strip() else repr(part)
-            path += f".{name}" if path else name
-    return path or "(top level)"
-
-
-def _unknown_key(err: Any, errors: list[Any]) -> str:
-    """`memroy_mb: unknown key (did you mean memory_mb?)`, the guess taken from the keys
-    missing beside it, else from the keys the model at that place knows."""
-    import difflib
-
-    loc = tuple(err["loc"])
-    key, parent = str(loc[-1]), loc[:-1]
-    missing = [str(e["loc"][-1]) for e in errors
-               if e["type"] == "missing" and tuple(e["loc"][:-1]) == parent]  # fmt: skip
-    guess = difflib.get_close_matches(key, missing or _known_keys(parent), n=1, cutoff=0.6)
-    hint = (f"did you mean {guess[0]}?" if guess
-            else "check the spelling; see the matrix contract in the README")
-    return f"{_format_location(loc)}: unknown key ({hint})"
-
-
-def _known_keys(parent: tuple[int | str, ...]) -> list[str]:
-    """The field names of the model found at `parent`, walking Matrix's annotations; []
-    where the walk cannot tell (a union of models, say)."""
-    import typing
-
-    from pydantic import BaseModel
-
-    model: Any = Matrix
-    for part in parent:
-        if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            continue  # a union's tag (local, aws) names no field
-        candidates = [field.annotation]
-        model = None
-        while candidates:
-            kind = candidates.pop()
-            if isinstance(kind, type) and issubclass(kind, BaseModel):
-                model = kind
-                break
-            candidates.extend(typing.get_args(kind))
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return list(model.model_fields)
-    return []
-
-
 def parse_matrix(
     data: Any,
     source: str = "<matrix>",
@@ -713,10 +362,10 @@ def parse_matrix(
         # A misspelled key shows up twice: as an unknown key and as the required key it
         # was meant to be. The unknown key names the typo, so it goes first.
         err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-        where = _format_location(tuple(err["loc"]))
+        where = format_location(tuple(err["loc"]))
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            raise InputError(f"{source}: {_unknown_key(err, errors)}") from None
+            raise InputError(f"{source}: {unknown_key(err, errors, Matrix)}") from None
         elif message.startswith("[") and "]" in message:
             index, _, rest = message.partition("] ")
             where, message = f"{where}{index}]", rest
