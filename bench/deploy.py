@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from bench.aws_errors import code_or_type, error_code
 from bench.errors import TargetError
-from bench.iam import is_role_propagation_error
+from bench.iam_roles import is_role_propagation_error
 from bench.naming import TAG_CELL, TAG_RUN, TAG_STAGE, artifact_key, log_group_of
 from bench.pacing import RateLimiter, is_conflict, is_throttle, retry_call
 
@@ -337,7 +337,7 @@ def execution_role(target: Any, regions: list[str] | None = None) -> str:
     role may write the stage's log groups in each of them."""
     if target.role_arn is not None:
         return str(target.role_arn)
-    from bench.iam import ensure_execution_role
+    from bench.iam_roles import ensure_execution_role
 
     return ensure_execution_role(
         target.iam_client(),

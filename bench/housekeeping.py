@@ -267,7 +267,7 @@ def _cleanup_role(
     if iam is None:
         return
     try:
-        from bench.iam import delete_execution_role
+        from bench.iam_roles import delete_execution_role
 
         if result.dry_run:
             result.role = f"{execution_role_name(stage)} (if present)"

@@ -157,7 +157,8 @@ class Target:
         """The role the driver function runs as (driver: lambda): lambda:InvokeFunction on
         the stage's functions only (bench.iam.driver_policy). On the local target the
         policy is given to the emulator, which mints the driver's credentials from it."""
-        from bench.iam import driver_policy, ensure_driver_role
+        from bench.iam import driver_policy
+        from bench.iam_roles import ensure_driver_role
         from bench.naming import TAG_STAGE, driver_role_name
 
         policy = driver_policy(self.stage, regions, self.account_id)

@@ -15,15 +15,13 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.errors import TargetError
 from bench.iam import (
-    delete_execution_role,
-    ensure_execution_role,
     execution_policy,
     execution_role_name,
     function_prefix,
     harness_policy,
-    is_role_propagation_error,
     trust_policy,
 )
+from bench.iam_roles import delete_execution_role, ensure_execution_role, is_role_propagation_error
 
 ACCOUNT = "123456789012"
 
