@@ -75,7 +75,7 @@ def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]
 def _open_for_cleanup(
     region: str | None, profile: str | None, endpoint_url: str | None, stage: str
 ) -> Any:
-    from bench.target import open_aws_target
+    from bench.target_aws import open_aws_target
 
     return open_aws_target(
         region=region,

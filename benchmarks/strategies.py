@@ -34,7 +34,8 @@ from bench.deploy import ControlPlane, FunctionSpec, bump, deploy_function
 from bench.matrix import Cell
 from bench.naming import resource_tags
 from bench.pacing import RateLimiter
-from bench.target import Target, open_aws_target, open_local_target
+from bench.target import Target, open_local_target
+from bench.target_aws import open_aws_target
 
 CELL = Cell(
     runtime="python3.12", memory_mb=1769, architecture="x86_64", package_mb=0.0, package_kind="none"

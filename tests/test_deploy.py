@@ -263,7 +263,7 @@ def test_pace_makes_every_request_take_a_token(aws: None) -> None:
 
 
 def _target(stage: str = "ci") -> Any:
-    from bench.target import open_aws_target
+    from bench.target_aws import open_aws_target
 
     return open_aws_target(region=REGION, stage=stage)
 
@@ -293,7 +293,7 @@ def test_without_a_role_arn_the_stage_role_is_created_least_privilege(aws: None)
 
 
 def test_a_given_role_arn_means_iam_is_never_touched(aws: None) -> None:
-    from bench.target import open_aws_target
+    from bench.target_aws import open_aws_target
 
     role = "arn:aws:iam::123456789012:role/theirs"
     with open_aws_target(region=REGION, stage="ci", role_arn=role) as target:
@@ -415,7 +415,7 @@ def test_packages_over_the_direct_upload_limit_go_through_the_artifact_bucket(
         Bucket="artifacts", CreateBucketConfiguration={"LocationConstraint": REGION}
     )
     from bench.deploy import teardown
-    from bench.target import open_aws_target
+    from bench.target_aws import open_aws_target
 
     with open_aws_target(region=REGION, stage="ci", artifact_bucket="artifacts") as target:
         cp = ControlPlane.from_target(target, RateLimiter(100))
@@ -437,7 +437,7 @@ def test_an_artifact_bucket_in_another_region_is_refused_before_anything_is_crea
     aws: None,
 ) -> None:
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="far-away")
-    from bench.target import open_aws_target
+    from bench.target_aws import open_aws_target
 
     with pytest.raises(TargetError) as info:
         open_aws_target(region=REGION, stage="ci", artifact_bucket="far-away")

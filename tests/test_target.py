@@ -11,7 +11,8 @@ from botocore.exceptions import EndpointConnectionError
 
 from bench.errors import InputError
 from bench.matrix import parse_matrix
-from bench.target import open_aws_target, open_local_target, open_target
+from bench.target import open_local_target, open_target
+from bench.target_aws import open_aws_target
 
 moto = pytest.importorskip("moto")
 

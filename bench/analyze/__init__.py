@@ -71,7 +71,7 @@ def analyze(options: AnalyzeOptions) -> AnalyzeOutcome:
 
     from bench.deploy import CONTROL_PLANE_RATE_PER_S, ControlPlane
     from bench.pacing import RateLimiter
-    from bench.target import open_aws_target
+    from bench.target_aws import open_aws_target
 
     if options.reader not in READERS:
         raise InputError(f"--reader {options.reader!r}: expected one of {', '.join(READERS)}")
