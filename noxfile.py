@@ -21,6 +21,7 @@ CORE = [
     "bench/errors.py",
     "bench/results",
     "bench/logs.py",
+    "bench/cloudwatch.py",
     "bench/cost.py",
     "bench/stats.py",
     "bench/compare.py",

@@ -12,9 +12,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bench.classify import merge_cloudwatch, reports_wanted
+from bench.cloudwatch import FILTER_LOG_EVENTS_PER_S
 from bench.deploy import ControlPlane
 from bench.errors import one_line
-from bench.logs import FILTER_LOG_EVENTS_PER_S
 from bench.naming import log_group_of, run_prefix
 from bench.pacing import RateLimiter
 from bench.progress import RunProgress
@@ -41,7 +41,7 @@ def collect_reports(
     progress: RunProgress,
 ) -> None:
     """Merge CloudWatch's REPORT lines into the recorder's records, and say what is missing."""
-    from bench.logs import ReportCollector
+    from bench.cloudwatch import ReportCollector
 
     existing = existing_groups(cp, stage, recorder.run_rand)
 

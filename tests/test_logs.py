@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from bench.logs import PlatformRecord, ReportCollector, decode_tail, parse_line
+from bench.cloudwatch import ReportCollector
+from bench.logs import PlatformRecord, decode_tail, parse_line
 from bench.pacing import RateLimiter
 
 CORPUS = Path(__file__).resolve().parent / "data" / "platform-lines.jsonl"

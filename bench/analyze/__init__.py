@@ -192,7 +192,7 @@ class _Study:
 
         from bench.analyze.read import InsightsReader, ReadStats, read_filtered
         from bench.aws_errors import error_code
-        from bench.logs import FILTER_LOG_EVENTS_PER_S
+        from bench.cloudwatch import FILTER_LOG_EVENTS_PER_S
         from bench.pacing import RateLimiter
 
         entry: dict[str, Any] = {"log_group": fn.log_group, "log_format": fn.log_format,

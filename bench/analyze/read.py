@@ -1,7 +1,7 @@
 """Platform lines of a log group over a window, in time order: FilterLogEvents or Logs
 Insights, the same events either way.
 
-FilterLogEvents goes through the run's collector (bench.logs.ReportCollector), paced
+FilterLogEvents goes through the run's collector (bench.cloudwatch.ReportCollector), paced
 under the 5 requests/s quota. Logs Insights answers at most MAX_INSIGHTS_ROWS rows a
 query, so a window whose answer was cut short (more matched than returned) is split into
 shorter ones until none is; a single second that still holds more is read with
@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from bench.cloudwatch import FILTER_LOG_EVENTS_PER_S, CollectResult, ReportCollector
 from bench.errors import TargetError
-from bench.logs import FILTER_LOG_EVENTS_PER_S, CollectResult, ReportCollector
 from bench.pacing import RateLimiter, is_throttle, retry_call
 
 # Lines a production analysis needs: REPORTs, the INIT_START that opens each environment,

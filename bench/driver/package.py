@@ -20,7 +20,6 @@ import bench
 MODULES = (
     "bench/__init__.py",
     "bench/aws_errors.py",
-    "bench/pacing.py",
     "bench/logs.py",
     "bench/burst.py",
     "bench/driver/__init__.py",
