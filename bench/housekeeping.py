@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -114,8 +114,10 @@ def cleanup(
         return result
     regions = _region_list(region)
     remaining: list[str] = []
+    checked: list[str] = []
     for index, name in enumerate(regions):
         with _open_for_cleanup(name, profile, endpoint_url, stage) as target:
+            checked.append(target.region)
             cp = ControlPlane.from_target(target, RateLimiter(CONTROL_PLANE_RATE_PER_S))
             wanted = name_pattern(stage, run_rand)
             try:
@@ -132,7 +134,7 @@ def cleanup(
             except (ClientError, BotoCoreError) as exc:
                 raise TargetError(f"cleanup of stage {stage}: {exc}") from None
             if index == len(regions) - 1:  # the role is global: kept while any region uses it
-                _cleanup_role(target, stage, run_id, result, remaining)
+                _cleanup_role(target, stage, run_id, result, remaining, checked=checked)
     return result
 
 
@@ -242,20 +244,42 @@ def _region_list(region: str | list[str] | None) -> list[str | None]:
 
 def _still_using_role(cp: ControlPlane, stage: str, result: CleanupResult) -> list[str]:
     """Whatever still runs as the role keeps it, whether or not we would have named it."""
-    role_suffix = f":role/{execution_role_name(stage)}"
     return [
         fn["FunctionName"]
         for fn in _paginate(cp.lambda_client, "list_functions", "Functions")
-        if fn["FunctionName"] not in result.functions
-        and (name_pattern(stage).match(fn["FunctionName"]) or _runs_as(fn, role_suffix))
+        if fn["FunctionName"] not in result.functions and _uses_role(stage, fn)
     ]
 
 
+def _uses_role(stage: str, fn: dict[str, Any]) -> bool:
+    """Named like the stage's functions, or running as its role."""
+    runs_as = str(fn.get("Role", "")).endswith(f":role/{execution_role_name(stage)}")
+    return runs_as or bool(name_pattern(stage).match(fn["FunctionName"]))
+
+
 def _cleanup_role(
-    target: Any, stage: str, run_id: str | None, result: CleanupResult, remaining: list[str]
+    target: Any,
+    stage: str,
+    run_id: str | None,
+    result: CleanupResult,
+    remaining: list[str],
+    *,
+    checked: list[str],
 ) -> None:
     if run_id:
         return  # the role belongs to the stage, not to one run
+    if not remaining and target.endpoint_url is None:  # an endpoint is the whole world
+        from bench.role_users import find_role_users, other_lambda_regions
+
+        elsewhere = find_role_users(
+            lambda region: replace(target, region=region).control_client(),
+            other_lambda_regions(target.session, checked),
+            partial(_uses_role, stage),
+        )
+        result.notes.extend(elsewhere.notes())
+        if elsewhere.unchecked:
+            return  # never deleted on doubt
+        remaining = elsewhere.functions
     if remaining:
         result.notes.append(
             f"role kept: {len(remaining)} function(s) still use it ({', '.join(remaining[:3])}"
@@ -275,10 +299,6 @@ def _cleanup_role(
             result.role = delete_execution_role(iam, stage)
     except Exception as exc:  # an endpoint without IAM (the emulator) answers anything
         result.notes.append(f"role not checked: IAM did not answer ({type(exc).__name__})")
-
-
-def _runs_as(fn: dict[str, Any], role_suffix: str) -> bool:
-    return str(fn.get("Role", "")).endswith(role_suffix)
 
 
 def format_cleanup(result: CleanupResult) -> Any:

@@ -220,3 +220,18 @@ def test_analyze_by_prefix_and_tag_under_its_policy_reads_no_other_log_group(
     assert [a for a in asked if not a[2]] == []
     read = {r for a, r, _ in asked if a == "logs:FilterLogEvents"}
     assert read == {f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{two_stages['ours']}:*"}
+
+
+def test_the_role_check_in_every_region_is_never_denied(
+    two_stages: dict[str, str], under_policy: list[tuple[str, str, bool]], bench_cli: Any
+) -> None:
+    boto3.client("lambda").delete_function(FunctionName=two_stages["other_stage"])
+    result = bench_cli("cleanup", "--stage", "ci")
+    assert result.exit_code == 0, result.output
+    assert [a for a in under_policy if not a[2]] == []
+    regions = boto3.Session().get_available_regions("lambda", partition_name="aws")
+    listed = [a for a in under_policy if a[0] == "lambda:ListFunctions"]
+    assert len(listed) >= len(regions)  # the region's own listings, then every other region
+    assert "role" in result.output and "bench-ci-exec" in result.output
+    roles = [r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"]]
+    assert "bench-ci-exec" not in roles
