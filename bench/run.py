@@ -1,17 +1,17 @@
 """A run: cells deployed, measured, their REPORT lines collected, the functions torn down.
 
-This module orchestrates; the jobs are elsewhere: measuring a cell (bench.measure),
+This module orchestrates; the jobs are elsewhere: what a run starts from (bench.run_inputs),
+its work in each region's lane (bench.run_lanes), measuring a cell (bench.measure),
 keeping the results directory (bench.recording), collecting REPORT lines
 (bench.collect). The driver sees a Target's clients and numbers and nothing else, so the
-same code runs on the embedded emulator and on AWS. It returns an outcome; the CLI
-prints it.
+same code runs on the embedded emulator and on AWS. It returns an outcome
+(bench.run_outcome); the CLI prints it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from bench.deploy import CONTROL_PLANE_RATE_PER_S, ControlPlane, teardown
 from bench.errors import (
     EXIT_OK,
     EXIT_RUN_FAILED,
-    BenchError,
     InputError,
     RunFailed,
     TargetError,
@@ -52,6 +51,7 @@ from bench.run_lanes import (
     measure_cells,
     plan_lanes,
 )
+from bench.run_outcome import RunOutcome, render_outcome
 from bench.stopping import RunStop, StopNow
 
 __all__ = [
@@ -64,19 +64,6 @@ __all__ = [
     "matrix_source",
     "run_matrix",
 ]
-
-
-@dataclass
-class RunOutcome:
-    """How a run ended, for the CLI to print: the results are on disk whatever it says."""
-
-    exit_code: int
-    run_dir: Path
-    report_path: Path | None
-    status: str
-    summary: Any = None  # the per-cell table (rich), when it could be read back
-    notes: list[str] = field(default_factory=list)  # what could not be shown, and why
-    resume: str | None = None  # the command that completes an unfinished run
 
 
 def run_matrix(options: RunOptions, console: Any) -> RunOutcome:
@@ -386,23 +373,5 @@ class Experiment:
         )
         if status != "complete":
             outcome.resume = self.resume_command()
-        _render(outcome, self.options.reports_root)
+        render_outcome(outcome, self.options.reports_root)
         return outcome
-
-
-def _render(outcome: RunOutcome, reports_root: Path) -> None:
-    """Report and summary of the run on disk. Reading them back can only fail on what the
-    results directory holds or on the disk: that is noted (with how to retry), and the
-    run's own status stands."""
-    from bench.report import render_run, summary_table
-
-    try:
-        outcome.report_path = render_run(outcome.run_dir, reports_root)
-    except (BenchError, OSError) as exc:
-        outcome.notes.append(
-            f"report not rendered ({one_line(exc)}); retry: bench report {outcome.run_dir}"
-        )
-    try:
-        outcome.summary = summary_table(outcome.run_dir)
-    except (BenchError, OSError) as exc:
-        outcome.notes.append(f"summary not shown ({one_line(exc)})")
