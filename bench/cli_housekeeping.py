@@ -1,5 +1,5 @@
-"""The commands around runs on AWS: `bench cleanup` and `bench ls` (bench.housekeeping),
-`bench iam-policy` (bench.iam)."""
+"""The commands around runs on AWS: `bench cleanup` (bench.housekeeping), `bench ls`
+(bench.listing), `bench iam-policy` (bench.iam)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def list_functions(
     endpoint_url: EndpointOpt = None,
 ) -> None:
     """List the region's functions with last modified and last invocation time."""
-    from bench.housekeeping import format_listing, list_region_functions
+    from bench.listing import format_listing, list_region_functions
 
     rows = list_region_functions(
         inactive_days=inactive_days, region=region, profile=profile, endpoint_url=endpoint_url

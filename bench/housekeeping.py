@@ -1,5 +1,5 @@
-"""Housekeeping on a region: delete tagged leftovers (`bench cleanup`) and list functions
-with their last invocation (`bench ls`), to find the forgotten ones.
+"""Housekeeping on a region: delete tagged leftovers (`bench cleanup`); listing functions
+with their last invocation (`bench ls`) is bench.listing.
 
 Like deployment, every control-plane request goes through the shared ControlPlane pacing.
 """
@@ -15,7 +15,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bench.aws_errors import error_code
 from bench.deploy import CONTROL_PLANE_RATE_PER_S, ControlPlane, delete_if_present
 from bench.errors import InputError, TargetError
 from bench.naming import (
@@ -55,7 +54,7 @@ def parse_age(text: str | None) -> timedelta | None:
     return timedelta(**{unit: int(match.group(1))})
 
 
-def _parse_time(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
@@ -65,14 +64,14 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
+def paginate(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
     items: list[Any] = []
     for page in client.get_paginator(operation).paginate(**kwargs):
         items.extend(page.get(key, []))
     return items
 
 
-def _open_for_cleanup(
+def open_region(
     region: str | None, profile: str | None, endpoint_url: str | None, stage: str
 ) -> Any:
     from bench.target_aws import open_aws_target
@@ -112,11 +111,11 @@ def cleanup(
             "AWS not checked: no region (give --region, set AWS_REGION, or a profile's region)"
         )
         return result
-    regions = _region_list(region)
+    regions = region_list(region)
     remaining: list[str] = []
     checked: list[str] = []
     for index, name in enumerate(regions):
-        with _open_for_cleanup(name, profile, endpoint_url, stage) as target:
+        with open_region(name, profile, endpoint_url, stage) as target:
             checked.append(target.region)
             cp = ControlPlane.from_target(target, RateLimiter(CONTROL_PLANE_RATE_PER_S))
             wanted = name_pattern(stage, run_rand)
@@ -170,7 +169,7 @@ def _cleanup_functions(
     cutoff: datetime | None,
     result: CleanupResult,
 ) -> None:
-    for fn in _paginate(cp.lambda_client, "list_functions", "Functions"):
+    for fn in paginate(cp.lambda_client, "list_functions", "Functions"):
         name = fn["FunctionName"]
         if not wanted.match(name):
             continue
@@ -178,7 +177,7 @@ def _cleanup_functions(
         tags = tags.get("Tags", {})
         if tags.get(TAG_STAGE) != stage or (run_id and tags.get(TAG_RUN) != run_id):
             continue  # named like ours but not tagged as ours: leave it alone
-        created = _parse_time(tags.get(TAG_CREATED)) or _parse_time(fn.get("LastModified"))
+        created = parse_time(tags.get(TAG_CREATED)) or parse_time(fn.get("LastModified"))
         if cutoff and created and created > cutoff:
             continue
         result.functions.append(name)
@@ -195,7 +194,7 @@ def _cleanup_log_groups(
     cutoff: datetime | None,
     result: CleanupResult,
 ) -> None:
-    groups = _paginate(
+    groups = paginate(
         cp.logs_client,
         "describe_log_groups",
         "logGroups",
@@ -227,7 +226,7 @@ def _cleanup_packages(
 ) -> None:
     """Packages a run uploaded (bench.naming.artifact_key) that its teardown did not get to."""
     prefix = artifact_run_prefix(stage, run_rand)
-    for obj in _paginate(s3, "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix):
+    for obj in paginate(s3, "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix):
         if cutoff and obj.get("LastModified") and obj["LastModified"] > cutoff:
             continue
         result.packages.append(f"s3://{bucket}/{obj['Key']}")
@@ -235,7 +234,7 @@ def _cleanup_packages(
             s3.delete_object(Bucket=bucket, Key=obj["Key"])
 
 
-def _region_list(region: str | list[str] | None) -> list[str | None]:
+def region_list(region: str | list[str] | None) -> list[str | None]:
     """`--region` given once, several times, or not at all (the default region)."""
     if region is None or isinstance(region, str):
         return [region]
@@ -246,7 +245,7 @@ def _still_using_role(cp: ControlPlane, stage: str, result: CleanupResult) -> li
     """Whatever still runs as the role keeps it, whether or not we would have named it."""
     return [
         fn["FunctionName"]
-        for fn in _paginate(cp.lambda_client, "list_functions", "Functions")
+        for fn in paginate(cp.lambda_client, "list_functions", "Functions")
         if fn["FunctionName"] not in result.functions and _uses_role(stage, fn)
     ]
 
@@ -324,95 +323,4 @@ def format_cleanup(result: CleanupResult) -> Any:
         result.functions or result.log_groups or result.packages or result.role or result.local
     ):
         table.add_row("-", "nothing to delete")
-    return table
-
-
-@dataclass
-class FunctionRow:
-    name: str
-    runtime: str | None
-    memory_mb: int | None
-    last_modified: datetime | None
-    last_invocation: datetime | None
-    # False when the credentials may not read the function's log group (the harness
-    # policy grants only its own stage's): the last invocation is then unknown, not "never".
-    logs_readable: bool = True
-    region: str | None = None  # set when several regions are listed
-
-
-def list_region_functions(
-    *,
-    inactive_days: int | None = None,
-    region: str | list[str] | None = None,
-    profile: str | None = None,
-    endpoint_url: str | None = None,
-) -> list[FunctionRow]:
-    """Every function of the region with its last invocation (newest log stream event)."""
-    cutoff = (
-        datetime.now(UTC) - timedelta(days=inactive_days) if inactive_days is not None else None
-    )
-    rows = []
-    regions = _region_list(region)
-    for name in regions:
-        with _open_for_cleanup(name, profile, endpoint_url, "dev") as target:
-            cp = ControlPlane.from_target(target, RateLimiter(CONTROL_PLANE_RATE_PER_S))
-            try:
-                for fn in _paginate(cp.lambda_client, "list_functions", "Functions"):
-                    readable, last = _last_invocation(cp, log_group_of(fn["FunctionName"]))
-                    if cutoff and last and last > cutoff:
-                        continue
-                    rows.append(
-                        FunctionRow(
-                            name=fn["FunctionName"],
-                            runtime=fn.get("Runtime"),
-                            memory_mb=fn.get("MemorySize"),
-                            last_modified=_parse_time(fn.get("LastModified")),
-                            last_invocation=last,
-                            logs_readable=readable,
-                            region=target.region if len(regions) > 1 else None,
-                        )
-                    )
-            except (ClientError, BotoCoreError) as exc:
-                raise TargetError(f"listing functions: {exc}") from None
-    return sorted(rows, key=lambda r: (r.region or "", r.name))
-
-
-def _last_invocation(cp: ControlPlane, group: str) -> tuple[bool, datetime | None]:
-    """(whether the group could be read, the newest event in it)."""
-    try:
-        streams = cp.call(
-            lambda: cp.logs_client.describe_log_streams(
-                logGroupName=group, orderBy="LastEventTime", descending=True, limit=1
-            ),
-            "DescribeLogStreams",
-        ).get("logStreams", [])
-    except ClientError as exc:
-        code = error_code(exc)
-        if code == "ResourceNotFoundException":
-            return True, None
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code in ("AccessDeniedException", "AccessDenied") or status == 403:
-            return False, None  # another stage's or someone else's logs: not ours to read
-        raise
-    if not streams or not streams[0].get("lastEventTimestamp"):
-        return True, None
-    return True, datetime.fromtimestamp(streams[0]["lastEventTimestamp"] / 1000, UTC)
-
-
-def format_listing(rows: list[FunctionRow]) -> Any:
-    from rich.table import Table
-
-    def when(value: datetime | None) -> str:
-        return value.strftime("%Y-%m-%d %H:%M") if value else "never"
-
-    table = Table(title=f"{len(rows)} function(s)")
-    regional = any(row.region for row in rows)
-    columns = ("name", "runtime", "memory", "last modified", "last invocation")
-    for column in ("region", *columns) if regional else columns:
-        table.add_column(column)
-    for row in rows:
-        memory = f"{row.memory_mb} MB" if row.memory_mb else "-"
-        last = when(row.last_invocation) if row.logs_readable else "unknown (logs not readable)"
-        cells = (row.name, row.runtime or "-", memory, when(row.last_modified), last)
-        table.add_row(*((row.region or "-", *cells) if regional else cells))
     return table

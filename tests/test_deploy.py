@@ -23,7 +23,8 @@ from bench.deploy import (
     pace,
 )
 from bench.errors import InputError, TargetError
-from bench.housekeeping import cleanup, list_region_functions, parse_age
+from bench.housekeeping import cleanup, parse_age
+from bench.listing import list_region_functions
 from bench.naming import execution_role_name, function_name, name_pattern, resource_tags
 from bench.pacing import RateLimiter
 

@@ -16,7 +16,8 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from bench.housekeeping import cleanup, list_region_functions
+from bench.housekeeping import cleanup
+from bench.listing import list_region_functions
 from bench.naming import driver_name, execution_role_name, function_name, resource_tags
 
 moto = pytest.importorskip("moto")
