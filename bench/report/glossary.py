@@ -3,20 +3,23 @@ for the facts, beside them: a reader should never have to guess what a number co
 
 from __future__ import annotations
 
-# The per-cell table's columns, in order: (header, class, explanation).
+# The per-cell table's columns, in order: (header, class, explanation). A soft hyphen
+# (\u00ad) lets a long one-word header break, so a column of one-digit counts stays narrow
+# and the table, flag column included, fits a 1280 px window.
 PER_CELL = (
     ("cell", "l", "runtime-memory-architecture-package: one function, measured on its own"),
     ("cold", "", "successful cold starts: an Init Duration, on the environment's first invoke"),
     ("warm", "", "invocations answered by an environment that had already served one"),
-    ("proactive", "", "environments initialised long before their first invocation "
+    ("pro\u00adactive", "", "environments initialised long before their first invocation "
                       "(proactive_threshold_ms): not counted as cold"),
-    ("provisioned", "", "first invocations of environments that provisioned concurrency "
+    ("provi\u00adsioned", "", "first invocations of environments that provisioned concurrency "
                         "initialised ahead (no Init Duration)"),
-    ("restored", "", "first invocations of environments restored from a SnapStart snapshot "
+    ("re\u00adstored", "", "first invocations of environments restored from a SnapStart snapshot "
                      "(a Restore Duration, no Init Duration)"),
-    ("unknown", "", "invocations whose REPORT line never arrived, so their start type is unknown"),
+    ("un\u00adknown", "", "invocations whose REPORT line never arrived, so their start type "
+                          "is unknown"),
     ("failed", "", "invocations that returned an error or timed out"),
-    ("throttled", "", "invocations refused with TooManyRequestsException"),
+    ("throt\u00adtled", "", "invocations refused with TooManyRequestsException"),
     ("init p50", "", "median Init Duration of the cold starts, ms"),
     ("p50 95% CI", "", "95% confidence interval of that median, distribution-free; "
                        "needs 6 cold starts"),

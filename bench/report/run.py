@@ -129,7 +129,8 @@ def _requirements(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 def _table_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for row in summary.to_dict("records"):
-        ci = f"{number(row['init_p50_ci_low'])} – {number(row['init_p50_ci_high'])}"
+        # No break before the dash: a narrow column wraps the interval after its dash.
+        ci = f"{number(row['init_p50_ci_low'])}\u00a0– {number(row['init_p50_ci_high'])}"
         rows.append({**{str(k): v for k, v in row.items()},
                      "ci": "–" if math.isnan(row["init_p50_ci_low"]) else ci})  # fmt: skip
     return rows
