@@ -202,6 +202,9 @@ class InvokeOutcome:
     body: bytes = b""  # the function's answer as sent (a user's function's is kept in part)
     # driver: lambda: how far the driver that fired it started from the planned instant
     driver_skew_ms: float | None = None
+    # The Lambda API answered with its own error (throttled, not found, refused, a service
+    # error...), not the function's result: no sandbox ran it to an answer, no REPORT to wait for
+    refused: bool = False
 
 
 @dataclass
@@ -356,6 +359,7 @@ def _outcome_from_error(exc: Exception, send_ns: int, latency_ms: float) -> Invo
             request_id=meta.get("RequestId") or None,
             error_type=code,
             error_message=str(exc.response.get("Error", {}).get("Message") or "") or None,
+            refused=True,
         )
     if isinstance(exc, ReadTimeoutError):
         return InvokeOutcome(send_ns, latency_ms, "timeout", error_type="Client.ReadTimeout")

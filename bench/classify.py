@@ -42,8 +42,9 @@ ERROR_MESSAGE_CHARS = 1000
 def error_phase(outcome: InvokeOutcome) -> str | None:
     """`init` when the function failed before its handler ran (its module did not load,
     its init crashed or timed out), `invoke` when it failed after; None when it did not
-    fail, or the platform refused the call (throttled)."""
-    if outcome.status in ("success", "throttled"):
+    fail, or the Lambda API answered with its own error instead of running it (throttled,
+    not found, refused...)."""
+    if outcome.status in ("success", "throttled") or outcome.refused:
         return None
     if outcome.error_type in INIT_ERROR_TYPES:
         return "init"
@@ -191,8 +192,12 @@ def classify_all(records: list[dict[str, Any]], proactive_threshold_ms: float) -
 
 
 def expects_report(record: dict[str, Any]) -> bool:
-    """Only invocations that reached a sandbox leave a REPORT line."""
-    return record["request_id"] is not None and record["status"] != "throttled"
+    """Only invocations that a sandbox ran leave a REPORT line: not those the API refused
+    (throttled, or a failure whose `error_phase` is null: the API's own error answer)."""
+    if record["request_id"] is None or record["status"] == "throttled":
+        return False
+    refused = record["status"] != "success" and "error_phase" in record
+    return not (refused and record["error_phase"] is None)
 
 
 def reports_wanted(

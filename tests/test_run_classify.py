@@ -178,9 +178,7 @@ def test_provisioned_and_restored_starts_are_told_apart() -> None:
     assert classify({**first, "provisioned": 2, "restore_duration_ms": None}, 1000) == (
         "provisioned"
     )
-    assert classify({**first, "provisioned": 0, "restore_duration_ms": 312.5}, 1000) == (
-        "restored"
-    )
+    assert classify({**first, "provisioned": 0, "restore_duration_ms": 312.5}, 1000) == ("restored")
     # The same record in an on-demand cell is not a cold start the signals agree on.
     assert classify({**first, "provisioned": 0, "restore_duration_ms": None}, 1000) == "unknown"
     # Beyond N, on-demand cold starts of a provisioned cell stay cold.
@@ -194,3 +192,65 @@ def test_provisioned_and_restored_starts_are_told_apart() -> None:
     )  # fmt: skip
     assert (record["provisioned"], record["snapstart"]) == (2, "off")
     assert record["cell"].endswith("-pc2")
+
+
+def _api_error(code: str, http_status: int, request_id: str) -> InvokeOutcome:
+    from botocore.exceptions import ClientError
+
+    from bench.burst import _outcome_from_error
+
+    error = ClientError(
+        {
+            "Error": {"Code": code, "Message": f"{code} (answered by the API)"},
+            "ResponseMetadata": {"RequestId": request_id, "HTTPStatusCode": http_status},
+        },
+        "Invoke",
+    )
+    return _outcome_from_error(error, send_ns=1_000, latency_ms=3.0)
+
+
+def test_invocations_the_api_refused_are_not_waited_for() -> None:
+    """A 4xx (or other error answer) of the Lambda API ran no sandbox: no REPORT line will
+    ever come for it, so the collector must not wait for one, and completeness does not
+    count it as expected; what ran (success, function error, timeout) is waited for."""
+    refusals = {
+        "ResourceNotFoundException": (404, "c" * 36),
+        "TooManyRequestsException": (429, "d" * 36),
+        "AccessDeniedException": (403, "e" * 36),
+        "ServiceException": (500, "f" * 36),
+    }
+    refused = []
+    for code, (http_status, request_id) in refusals.items():
+        outcome = _api_error(code, http_status, request_id)
+        assert outcome.refused and outcome.request_id == request_id
+        refused.append(
+            make_record(run_id="run", cell=CELL, phase="cold", round_=1, seq=1, outcome=outcome)
+        )
+    assert [r["error_phase"] for r in refused] == [None] * 4
+    ran = [
+        _record(request_id="1" * 36, tail_lines=[]),
+        _record(
+            request_id="2" * 36,
+            tail_lines=[],
+            status="error",
+            error_type="Unhandled",
+            response=None,
+        ),
+        _record(
+            request_id="3" * 36,
+            tail_lines=[],
+            status="timeout",
+            error_type="Sandbox.Timedout",
+            response=None,
+        ),
+    ]
+    assert [r["error_phase"] for r in ran] == [None, "invoke", "invoke"]
+    records = ran + refused
+    groups, by_id = reports_wanted(records, lambda r: "/aws/lambda/f")
+    assert groups == {"/aws/lambda/f": {"1" * 36, "2" * 36, "3" * 36}}
+    assert set(by_id) == {"1" * 36, "2" * 36, "3" * 36}
+    counts = completeness(records, disagreements=0)
+    assert counts["cloudwatch"] == {"expected": 3, "matched": 0}
+    # A record written before `error_phase` existed is still waited for.
+    old = {k: v for k, v in ran[1].items() if k != "error_phase"}
+    assert reports_wanted([old], lambda r: "/aws/lambda/f")[0] == {"/aws/lambda/f": {"2" * 36}}
