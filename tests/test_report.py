@@ -205,3 +205,11 @@ def test_requirements_cells_show_the_versions_installed(tmp_path: Path) -> None:
     html = render_run(run, tmp_path / "reports").read_text(encoding="utf-8")
     assert "<h2>Requirements installed</h2>" in html
     assert f'<td class="l">{cell_id}</td>' in html and '<td class="l">numpy 2.4.6</td>' in html
+
+
+def test_milliseconds_drop_their_decimals_from_a_second_up() -> None:
+    from bench.report.html import ms
+
+    assert [ms(173.34), ms(999.94), ms(1532.44), ms(12345.6), ms(1.754, 2), ms(float("nan"))] == [
+        "173.3", "999.9", "1,532", "12,346", "1.75", "–",
+    ]  # fmt: skip

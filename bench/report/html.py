@@ -19,6 +19,14 @@ def number(value: Any, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def ms(value: Any, digits: int = 1) -> str:
+    """Milliseconds in a narrow column: `digits` decimals below a second, none from a
+    second up (1,532 ms, not 1,532.4: the decimal adds width, not meaning)."""
+    if isinstance(value, (int, float)) and not math.isnan(value) and abs(value) >= 1000:
+        digits = 0
+    return number(value, digits)
+
+
 def usd(value: Any) -> str:
     """Dollars as everywhere else (bench.cost.usd: a production window's $0.0000404 is not
     $0.0000); "not available" where nothing was priced."""
@@ -42,6 +50,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = number
+    env.filters["ms"] = ms
     env.filters["usd"] = usd
     return env
 

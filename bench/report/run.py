@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.report import charts, glossary
 from bench.report.disclosure import local_disclosure
-from bench.report.html import number, render, svg
+from bench.report.html import ms, number, render, svg
 from bench.report.load import LoadedRun, load_run, matrix_name
 from bench.report.production import production_section
 from bench.report.regions import region_comparison
@@ -130,7 +130,7 @@ def _table_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for row in summary.to_dict("records"):
         # No break before the dash: a narrow column wraps the interval after its dash.
-        ci = f"{number(row['init_p50_ci_low'])}\u00a0– {number(row['init_p50_ci_high'])}"
+        ci = f"{ms(row['init_p50_ci_low'])}\u00a0– {ms(row['init_p50_ci_high'])}"
         rows.append({**{str(k): v for k, v in row.items()},
                      "ci": "–" if math.isnan(row["init_p50_ci_low"]) else ci})  # fmt: skip
     return rows
