@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,9 @@ import pytest
 from bench.emulator.faults import KMS_GRANT_PRINCIPAL, ROLE_NOT_ASSUMABLE, Fault
 
 pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_TIMEOUT_S = 300
 
 TINY = """\
 name: {name}
@@ -37,7 +42,8 @@ def start_emulator(tmp_path: Path) -> Iterator[Any]:
     started: list[Any] = []
 
     def start(*faults: Fault) -> Any:
-        emulator = Emulator(state_dir=tmp_path / "emulator-state", faults=faults)
+        state = "emulator-state" + (f"-{len(started)}" if started else "")
+        emulator = Emulator(state_dir=tmp_path / state, faults=faults)
         started.append(emulator)
         emulator.start()
         return emulator
@@ -65,26 +71,51 @@ def _events(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("message", [ROLE_NOT_ASSUMABLE, KMS_GRANT_PRINCIPAL], ids=["role", "kms"])
 def test_a_role_lambda_cannot_use_for_40s_delays_the_run_but_it_completes(
-    workdir: Path, start_emulator: Any, emu: Any, monkeypatch: pytest.MonkeyPatch, message: str
+    tmp_path: Path, start_emulator: Any, emu: Any
 ) -> None:
-    text = message.format(account="123456789012", role="bench-prop-exec", function="f")
-    fault = Fault("CreateFunction", "InvalidParameterValueException", text, for_s=40.0)
-    emulator = start_emulator(fault)
-    began = time.monotonic()
-    outcome = _run(workdir, emulator, emu, monkeypatch, "prop")
-    elapsed = time.monotonic() - began
-    manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
-    assert outcome.status == "complete", manifest["cells"]
-    assert elapsed >= 40.0
-    refused = emulator.info()["faults_fired"]["CreateFunction:InvalidParameterValueException"]
-    retries = [
-        e for e in _events(outcome.run_dir)
-        if e["kind"] == "retry" and e["detail"].startswith("CreateFunction: InvalidParameterValue")
-    ]
-    print(f"refused {refused} creates over {elapsed:.1f}s; {len(retries)} retry events")
-    assert refused >= 2 and len(retries) == refused
+    """Each propagation message (role not assumable, KMS grant principal) refuses every
+    CreateFunction for 40 s: the run retries through it and completes. The two runs mostly
+    wait, so they run at once, each a `bench run` process against its own emulator."""
+    runs = []
+    for name, message in (("role", ROLE_NOT_ASSUMABLE), ("kms", KMS_GRANT_PRINCIPAL)):
+        text = message.format(account="123456789012", role="bench-prop-exec", function="f")
+        fault = Fault("CreateFunction", "InvalidParameterValueException", text, for_s=40.0)
+        emulator = start_emulator(fault)
+        where = tmp_path / name
+        (where / "results").mkdir(parents=True)
+        (where / "m.yaml").write_text(
+            emu.matrix(emulator, stage="prop", body=TINY.format(name="prop"))
+        )
+        env = {**emu.env(emulator), "PYTHONPATH": str(REPO)}
+        cmd = [sys.executable, "-c", "from bench.cli import app; app()", "run", "m.yaml"]
+        began = time.monotonic()
+        proc = subprocess.Popen(cmd, cwd=where, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        runs.append((name, emulator, where, proc, began))
+    try:
+        for name, emulator, where, proc, began in runs:
+            out, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
+            elapsed = time.monotonic() - began
+            (run_dir,) = (where / "results").iterdir()
+            manifest = json.loads((run_dir / "manifest.json").read_text())
+            assert proc.returncode == 0, out
+            assert manifest["status"] == "complete", manifest["cells"]
+            assert elapsed >= 40.0
+            fired = emulator.info()["faults_fired"]
+            refused = fired["CreateFunction:InvalidParameterValueException"]
+            retries = [
+                e for e in _events(run_dir)
+                if e["kind"] == "retry"
+                and e["detail"].startswith("CreateFunction: InvalidParameterValue")
+            ]  # fmt: skip
+            print(f"{name}: refused {refused} creates over {elapsed:.1f}s; {len(retries)} retries")
+            assert refused >= 2 and len(retries) == refused
+    finally:
+        for *_, proc, _began in runs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def test_a_role_that_never_reaches_lambda_fails_the_cell_after_the_deadline(
@@ -93,8 +124,9 @@ def test_a_role_that_never_reaches_lambda_fails_the_cell_after_the_deadline(
     import bench.deploy
 
     monkeypatch.setattr(bench.deploy, "ROLE_PROPAGATION_DEADLINE_S", 2.0)
-    fault = Fault("CreateFunction", "InvalidParameterValueException", ROLE_NOT_ASSUMABLE,
-                  for_s=600.0)
+    fault = Fault(
+        "CreateFunction", "InvalidParameterValueException", ROLE_NOT_ASSUMABLE, for_s=600.0
+    )
     emulator = start_emulator(fault)
     outcome = _run(workdir, emulator, emu, monkeypatch, "noprop")
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
@@ -134,15 +166,23 @@ def test_an_sdk_retry_of_a_create_whose_answer_was_lost_carries_on(
         poll_interval_s=0.1,
         on_event=lambda kind, detail, cell: events.append((kind, detail)),
     )
-    cell = Cell(runtime="python3.12", memory_mb=128, architecture="x86_64", package_mb=0.0,
-                package_kind="none")
+    cell = Cell(
+        runtime="python3.12",
+        memory_mb=128,
+        architecture="x86_64",
+        package_mb=0.0,
+        package_kind="none",
+    )
     artifact = build_artifact(cell, tmp_path / "cache")
     run_id = "20261130T000000Z-lost-abcdef"
     spec = FunctionSpec.for_cell(
-        cell, artifact, name="bench-lost-abcdef-00", timeout_s=10, reserved_concurrency=1,
+        cell,
+        artifact,
+        name="bench-lost-abcdef-00",
+        timeout_s=10,
+        reserved_concurrency=1,
         role_arn=f"arn:aws:iam::{emulator.account_id}:role/bench-lost-exec",
-        tags=resource_tags(run_id=run_id, stage="lost", cell_id=cell.id,
-                           created=datetime.now(UTC)),
+        tags=resource_tags(run_id=run_id, stage="lost", cell_id=cell.id, created=datetime.now(UTC)),
     )
     deploy_function(cp, spec)
     assert emulator.info()["faults_fired"] == {"CreateFunction:delay": 1}
@@ -152,10 +192,18 @@ def test_an_sdk_retry_of_a_create_whose_answer_was_lost_carries_on(
 
     # Someone else's function under that name is never adopted.
     other = FunctionSpec.for_cell(
-        cell, artifact, name=spec.name, timeout_s=10, reserved_concurrency=1,
+        cell,
+        artifact,
+        name=spec.name,
+        timeout_s=10,
+        reserved_concurrency=1,
         role_arn=spec.role_arn,
-        tags=resource_tags(run_id="20261130T000000Z-other-fedcba", stage="lost",
-                           cell_id=cell.id, created=datetime.now(UTC)),
+        tags=resource_tags(
+            run_id="20261130T000000Z-other-fedcba",
+            stage="lost",
+            cell_id=cell.id,
+            created=datetime.now(UTC),
+        ),
     )
     from bench.errors import TargetError
 
