@@ -226,6 +226,9 @@ def run_provided(code_dir: Path, events: list[Any], env: dict[str, str]) -> list
 
     class Api(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # kept alive, as Lambda's Runtime API is
+        # Headers and body are separate writes: with Nagle's algorithm each answer would
+        # wait for the client's delayed ACK (40 ms an event)
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: Any) -> None:
             pass
