@@ -11,10 +11,11 @@ share) still slows the sandboxes down. The sampler reads, every SAMPLE_S:
 - /proc/loadavg: how many tasks are runnable at that instant.
 
 An invocation is judged over a window from before its arrival to its response (at least
-MIN_WINDOW_S, as the counters tick 100 times a second): contended when the CPU used by
-anything but sandboxes went past the reserve, steal went past STEAL_LIMIT, or more tasks
-were runnable than the host has CPUs beyond RUN_QUEUE_MARGIN. Without /proc (not Linux)
-nothing is judged.
+MIN_WINDOW_S, as the counters tick 100 times a second): contended when the CPU used outside
+this process (not the endpoint, not an embedded driver, not our sandboxes) went past the
+reserve, steal went past STEAL_LIMIT, or more tasks were runnable than the host has CPUs
+beyond RUN_QUEUE_MARGIN while something outside used more than OUTSIDE_FLOOR. Without
+/proc (not Linux) nothing is judged.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ MIN_WINDOW_S = 0.3
 HISTORY_S = 60.0
 STEAL_LIMIT = 0.05  # of the host's CPUs
 RUN_QUEUE_MARGIN = 1.0  # runnable tasks beyond the host's CPUs, on average over the window
+OUTSIDE_FLOOR = 0.25  # CPUs used outside this process below which a long run queue is ours
 TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 # Reason codes (the X-Bench-Contention header, the records' `contention`).
@@ -49,6 +51,7 @@ class Sample:
     steal: int
     sandboxes: int  # ticks used by our sandboxes, ever
     runnable: int  # tasks runnable at this instant, the reader not counted
+    own: int = 0  # ticks used by this process itself (the endpoint, and an embedded driver)
 
 
 def _host_ticks() -> tuple[int, int] | None:
@@ -140,7 +143,11 @@ class HostLoad:
         host = _host_ticks()
         if host is None:
             return None
-        sample = Sample(self._clock(), host[0], host[1], self._sandboxes.read(), _runnable())
+        own = process_ticks("self")
+        sample = Sample(
+            self._clock(), host[0], host[1], self._sandboxes.read(), _runnable(),
+            own[0] if own else 0,
+        )  # fmt: skip
         self._history.append(sample)
         while self._history and self._history[0].at < sample.at - HISTORY_S:
             self._history.popleft()
@@ -160,15 +167,19 @@ class HostLoad:
             return []
         per_s = TICKS_PER_S * span  # ticks in one CPU-second over the window
         others = ((end.busy - start.busy) - (end.sandboxes - start.sandboxes)) / per_s
+        # The endpoint's (and an embedded driver's) own work is what the reserve is for;
+        # contention is load from outside this process: another run, a busy neighbour.
+        outside = others - (end.own - start.own) / per_s
         steal = (end.steal - start.steal) / per_s
         window = list(itertools.islice(self._history, index, None))
         runnable = sum(s.runnable for s in window) / len(window)
         reasons = []
-        if others > self.reserve:
+        if outside > self.reserve:
             reasons.append(HOST_BUSY)
         if steal > STEAL_LIMIT * self.host_cpus:
             reasons.append(STEAL)
-        if runnable > self.host_cpus + RUN_QUEUE_MARGIN:
+        # A queue of our own threads and sandboxes is not contention from outside.
+        if runnable > self.host_cpus + RUN_QUEUE_MARGIN and outside > OUTSIDE_FLOOR:
             reasons.append(RUN_QUEUE)
         self.windows += 1
         self.contended += bool(reasons)

@@ -69,3 +69,31 @@ def test_reaped_sandboxes_are_counted_once() -> None:
     actual = (usage.ru_utime + usage.ru_stime) * TICKS_PER_S
     assert actual > 0.05 * TICKS_PER_S
     assert abs(used - actual) <= 3, (used, actual)  # once, to the counters' tick
+
+
+def test_this_processs_own_work_is_told_apart_from_load_outside_it() -> None:
+    """The endpoint and an embedded driver run in this process: their CPU is what the
+    reserve is for, so it is counted as ours (`own`), not as someone else's load."""
+    import threading
+
+    if not Path("/proc/stat").exists():
+        pytest.skip("no /proc/stat: host load is only sampled on Linux")
+    load = HostLoad(host_cpus=2, reserve_vcpus=0.5, leaders=lambda: [])
+    start = load.sample()
+    done = threading.Event()
+
+    def spin() -> None:
+        end = time.monotonic() + 0.6
+        while time.monotonic() < end:
+            pass
+        done.set()
+
+    threading.Thread(target=spin).start()
+    done.wait(5)
+    end = load.sample()
+    assert start is not None and end is not None
+    own = end.own - start.own
+    busy = end.busy - start.busy
+    # The spinning thread had most of a CPU (on a busy host less): it shows up as ours.
+    assert own >= 0.6 * 0.2 * TICKS_PER_S, own
+    assert own <= busy + 2
