@@ -225,6 +225,9 @@ fixtures_app.command("build")(fixtures_build)
 def entry() -> None:
     """The `bench` console script and `python -m bench`: errors are caught in the
     commands' group (_OneCatch); Ctrl-C exits 130."""
+    from bench.cli_app import watch_ctrl_c
+
+    watch_ctrl_c()
     try:
         app(prog_name="bench")
     except KeyboardInterrupt:  # pragma: no cover - click turns it into an exit first

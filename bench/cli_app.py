@@ -66,7 +66,41 @@ class _OneCatch(TyperGroup):
                 _fail(f"bench: error: {describe(exc)}", EXIT_INPUT)
             _bug(exc)
         except Exception as exc:
+            if _interrupted(exc):
+                # Ctrl-C inside an import (numpy turns it into an ImportError): still Ctrl-C.
+                raise KeyboardInterrupt from None
             _bug(exc)
+
+
+_CTRL_C_SEEN = False
+
+
+def watch_ctrl_c() -> None:
+    """Ctrl-C raises KeyboardInterrupt as Python's default does, and is remembered: one
+    that lands inside a C extension's import comes out as that import's ImportError, and
+    must still end the command as Ctrl-C (130), not as a bug."""
+    import signal
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        global _CTRL_C_SEEN  # noqa: PLW0603 - one flag for the process's one Ctrl-C handler
+        _CTRL_C_SEEN = True
+        raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, on_sigint)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    if _CTRL_C_SEEN:
+        return True
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _bug(exc: BaseException) -> NoReturn:

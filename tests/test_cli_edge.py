@@ -117,3 +117,31 @@ def test_the_console_script_goes_through_the_one_catch() -> None:
     assert done.stderr.strip() == (
         "bench: error: /nonexistent/run: not a run directory (no such directory)"
     )
+
+
+def test_ctrl_c_that_lands_inside_an_import_still_exits_130(tmp_path: Path) -> None:
+    """A SIGINT during a C extension's initialisation comes out as that import's
+    ImportError ("initialization failed"); it is still Ctrl-C, not a bug."""
+    run = write_run(tmp_path / "results", SyntheticRun(cold=6, warm=0, burst=6))
+    main = (
+        "import os, signal, sys\n"
+        "from bench.cli import entry\n"
+        "import bench.report.run as page\n"
+        "def broken(*a, **k):\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    except KeyboardInterrupt:\n"
+        "        pass\n"
+        "    raise ImportError('initialization failed')\n"
+        "page.page_context = broken\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "sys.argv[0] = 'bench'\n"
+        "entry()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
+    env.pop("BENCH_DEBUG", None)
+    done = subprocess.run([sys.executable, "-c", main, "report", str(run), "--reports",
+                           str(tmp_path / "reports")], capture_output=True, text=True,
+                          env=env, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert "internal error" not in done.stderr
