@@ -26,8 +26,13 @@ WINDOW = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z"}
 
 @pytest.fixture
 def target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    import bench.analyze.read
     from bench.emulator.app import Emulator
 
+    # The local Logs Insights finishes a query within milliseconds and has no TPS quota:
+    # poll it as often, and pace the calls faster than AWS's 5 a second.
+    monkeypatch.setattr(bench.analyze.read, "INSIGHTS_POLL_S", 0.02)
+    monkeypatch.setattr(bench.analyze.read, "INSIGHTS_PER_S", 100.0)
     emulator = Emulator(state_dir=tmp_path / "emulator")
     emulator.start()
     for key in [k for k in os.environ if k.startswith("AWS_")]:
