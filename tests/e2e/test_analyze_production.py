@@ -78,6 +78,9 @@ def test_analyze_reports_exactly_what_the_report_lines_say(
     assert environments >= 11  # 10 concurrent after the change, and the ones before it
     if reader == "insights":  # a small row limit makes the reader split its window
         monkeypatch.setattr(bench.analyze.read, "MAX_INSIGHTS_ROWS", 120)
+        # The local Logs Insights answers within milliseconds and has no TPS quota.
+        monkeypatch.setattr(bench.analyze.read, "INSIGHTS_POLL_S", 0.02)
+        monkeypatch.setattr(bench.analyze.read, "INSIGHTS_PER_S", 100.0)
     result = bench_cli("analyze", "--function", NAME, "--since", "30m", "--reader", reader,
                        "--endpoint-url", emulator.endpoint_url)  # fmt: skip
     assert result.exit_code == 0, result.output
