@@ -134,11 +134,12 @@ def test_the_workflow_commands_keep_a_baseline_and_fail_a_slower_pull_request(
     done = _run(steps["Compare with main"], pr, env)
     out = done.stdout.lower()
     # The job fails, never passes: a regression (exit 1) or, where this shared machine's
-    # load made the runs contended, a row not judged (the step's check, or exit 2 when
-    # nothing at all could be judged).
-    assert done.returncode in (1, 2), done.stdout + done.stderr
+    # load made the runs contended, a row not judged (exit 3 when it would have been a
+    # regression, the step's check, or exit 2 when nothing at all could be judged).
+    assert done.returncode in (1, 2, 3), done.stdout + done.stderr
     if "1 regression(s)" not in out:
         assert "contended" in out, done.stdout
-        assert ("could not be judged" in out) or ("nothing could be judged" in out), done.stdout
+        assert any(said in out for said in ("could not be judged", "nothing could be judged",
+                                            "not passed, re-run on a quiet host")), done.stdout
     assert "init_duration_ms" in out
     assert list((pr / "reports").glob("compare-*.html"))
