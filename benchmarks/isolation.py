@@ -160,7 +160,8 @@ def main() -> int:
         print(f"isolation benchmark: this host cannot isolate sandboxes: {support.reason}")
         return 1
     runtimes = ["python3.12"] if args.quick else list(RUNTIMES)
-    rounds = args.rounds or (5 if args.quick else 15)
+    # 15 rounds move a median by about 10% from one run to the next here; 60 settle it.
+    rounds = args.rounds or (5 if args.quick else 60)
     print(
         f"isolation ({support.mode}) vs none: fixture cells at 1769 MB, {rounds} cold starts "
         f"each, interleaved; medians; ratio = Init Duration isolated / not (goal within 5%)"
