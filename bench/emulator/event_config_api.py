@@ -7,12 +7,13 @@ a function has at most one configuration, named by its `:$LATEST` ARN as on AWS.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bench.emulator.errors import AwsError
 from bench.emulator.events import EventInvokeConfig, EventQueue, no_config
+from bench.emulator.http_json import json_response as _json
+from bench.emulator.http_json import read_body as _body
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -24,22 +25,6 @@ FunctionOf = Callable[["web.Request"], "Function"]
 BASE = "/2019-09-25/functions/{FunctionName}/event-invoke-config"
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    from aiohttp import web
-
-    return web.Response(body=json.dumps(data).encode(), status=status,
-                        content_type="application/json")
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    try:
-        data = json.loads(raw) if raw else {}
-    except ValueError as exc:
-        raise AwsError("SerializationException", "Request body is not valid JSON.", 400) from exc
-    if not isinstance(data, dict):
-        raise AwsError("SerializationException", "Request body must be a JSON object.", 400)
-    return data
 
 
 class EventConfigApi:

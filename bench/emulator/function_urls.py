@@ -24,6 +24,8 @@ from urllib.parse import parse_qsl
 
 from bench.emulator.auth import AuthFailure, SignedRequest, check_headers, check_signature
 from bench.emulator.errors import AwsError, invalid_param
+from bench.emulator.http_json import json_response as _json
+from bench.emulator.http_json import read_body as _body
 from bench.emulator.versions import LATEST
 
 if TYPE_CHECKING:
@@ -54,12 +56,6 @@ class UrlConfig:
     created: str = field(default_factory=_now)
     modified: str = field(default_factory=_now)
 
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    from aiohttp import web
-
-    return web.Response(body=json.dumps(data).encode(), status=status,
-                        content_type="application/json")  # fmt: skip
 
 
 class FunctionUrls:
@@ -121,7 +117,6 @@ class FunctionUrls:
         return {"auth_type": auth, "invoke_mode": mode, "cors": data.get("Cors")}
 
     async def create(self, request: web.Request) -> web.Response:
-        from bench.emulator.lambda_api import _body
 
         fn, qualifier = self.fn_of(request), request.query.get("Qualifier")
         if qualifier == LATEST:
@@ -155,7 +150,6 @@ class FunctionUrls:
         return _json(self._describe(self._existing(request), request.host, modified=True))
 
     async def update(self, request: web.Request) -> web.Response:
-        from bench.emulator.lambda_api import _body
 
         config = self._existing(request)
         settings = self._settings(await _body(request), creating=False)

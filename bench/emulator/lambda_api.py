@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import re
 import uuid
 from pathlib import Path
@@ -31,6 +30,8 @@ from bench.emulator.errors import (
 from bench.emulator.event_config_api import EventConfigApi
 from bench.emulator.function_urls import FunctionUrls
 from bench.emulator.functions import Config, Function, Registry, now_stamp, parse_ref
+from bench.emulator.http_json import json_response as _json
+from bench.emulator.http_json import read_body as _body
 from bench.emulator.invoke import Invoker
 from bench.emulator.provisioned_api import ProvisionedApi
 from bench.emulator.versions import Version
@@ -52,34 +53,12 @@ TAG_ARN_PATTERN = (
 )
 
 
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    from aiohttp import web
-
-    return web.Response(
-        body=json.dumps(data).encode(),
-        status=status,
-        content_type="application/json",
-        headers=headers,
-    )
-
 
 def _empty(status: int) -> web.Response:
     from aiohttp import web
 
     return web.Response(status=status)
 
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise AwsError("SerializationException", "Request body is not valid JSON.", 400) from exc
-    if not isinstance(data, dict):
-        raise AwsError("SerializationException", "Request body must be a JSON object.", 400)
-    return data
 
 
 def _zip_bytes(code: Any) -> bytes:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from bench.emulator.contracts import Sandboxes
 from bench.emulator.errors import AwsError, invalid_param, not_found
 from bench.emulator.functions import now_stamp, parse_ref
+from bench.emulator.http_json import json_response as _json
 from bench.emulator.versions import LATEST
 
 if TYPE_CHECKING:
@@ -54,13 +55,6 @@ class ProvisionedConfig:
             out["StatusReason"] = self.reason
         return out
 
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    from aiohttp import web
-
-    return web.Response(
-        body=json.dumps(data).encode(), status=status, content_type="application/json"
-    )
 
 
 class ProvisionedApi:

@@ -7,7 +7,6 @@ message rather than ignored.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -15,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from bench.emulator import versions
 from bench.emulator.errors import AwsError, invalid_param, validation
+from bench.emulator.http_json import json_response as _json
+from bench.emulator.http_json import read_body as _body
 from bench.emulator.versions import LATEST, Alias
 
 if TYPE_CHECKING:
@@ -28,23 +29,6 @@ BASE = "/2015-03-31/functions/{FunctionName}"
 _ALIAS_RE = re.compile(r"^(?!^[0-9]+$)([a-zA-Z0-9-_]+)$")
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    from aiohttp import web
-
-    return web.Response(
-        body=json.dumps(data).encode(), status=status, content_type="application/json"
-    )
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    try:
-        data = json.loads(raw) if raw else {}
-    except ValueError as exc:
-        raise AwsError("SerializationException", "Request body is not valid JSON.", 400) from exc
-    if not isinstance(data, dict):
-        raise AwsError("SerializationException", "Request body must be a JSON object.", 400)
-    return data
 
 
 def _page(items: list[Any], request: web.Request) -> tuple[list[Any], str | None]:
